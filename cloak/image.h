@@ -1,0 +1,67 @@
+// Decoded images and lossless reading/writing. No libtorch here: pixels are plain float planes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cloak {
+
+enum class ImageFormat { Png, Jpeg, Webp, Tiff, Bmp };
+
+std::string format_name(ImageFormat f);
+// The format an extension names (".png", ".JPG", ...), or nothing when Cloak does not write it.
+std::optional<ImageFormat> format_from_extension(const std::filesystem::path& file);
+
+struct PngTextChunk {
+  std::string key, text;
+  bool compressed = false;
+};
+
+// What must survive untouched from input to output besides the pixels.
+struct ImageMetadata {
+  std::vector<std::uint8_t> exif;      // EXIF as a TIFF-structured block (what exiv2 encodes)
+  std::vector<std::uint8_t> iptc;      // IPTC IIM records
+  std::string xmp;                     // XMP packet
+  std::vector<std::uint8_t> icc;       // ICC colour profile
+  std::vector<PngTextChunk> png_text;  // PNG text chunks other than EXIF/IPTC/XMP carriers
+};
+
+struct Image {
+  int width = 0, height = 0;
+  int color_channels = 3;    // 1 (gray) or 3 (RGB)
+  std::vector<float> color;  // planar CHW, sRGB-encoded values in [0,1], upright (EXIF applied)
+  std::vector<float> alpha;  // H*W values in [0,1]; empty when the image has no alpha
+  int bit_depth = 8;         // 8 or 16 bits per sample
+  ImageFormat format = ImageFormat::Png;
+  ImageMetadata metadata;
+};
+
+struct ReadOptions {
+  int max_side = 16384;  // refused before decoding when either side is larger
+};
+
+// Reads PNG (libpng: every colour type and depth, interlaced), JPEG, WebP, TIFF and BMP (OpenCV),
+// applies EXIF orientation and keeps metadata and the ICC profile. Throws cloak::Error (Input)
+// naming the file and the problem.
+Image read_image(const std::filesystem::path& file, const ReadOptions& options = {});
+
+struct WriteOptions {
+  int jpeg_quality = 95;
+  bool overwrite = false;                      // replace an existing output
+  std::optional<std::filesystem::path> input;  // never written over, whatever `overwrite` says
+};
+
+// Encodes by the output's extension, embeds metadata (orientation reset to upright) and writes
+// atomically. 16-bit stays 16-bit where the format can hold it (PNG, TIFF). Throws cloak::Error
+// (Output, or Usage for an impossible request) naming the file.
+void write_image(const Image& image, const std::filesystem::path& file,
+                 const WriteOptions& options = {});
+
+// Encodes to bytes in `format` without metadata; what write_image writes before embedding it.
+std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, int jpeg_quality,
+                                        const std::string& name);
+
+}  // namespace cloak

@@ -1,0 +1,102 @@
+#include "cloak/metadata.h"
+
+// exiv2 0.27's API is built on std::auto_ptr.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include <exiv2/exiv2.hpp>
+
+#include <mutex>
+
+#include "cloak/error.h"
+
+namespace cloak {
+namespace {
+
+void init_exiv2() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Exiv2::XmpParser::initialize();
+    Exiv2::LogMsg::setLevel(Exiv2::LogMsg::mute);
+  });
+}
+
+Exiv2::Image::AutoPtr open(const std::vector<std::uint8_t>& bytes) {
+  init_exiv2();
+  return Exiv2::ImageFactory::open(bytes.data(), static_cast<long>(bytes.size()));
+}
+
+}  // namespace
+
+ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::string& name,
+                          bool with_icc, ImageMetadata& metadata) {
+  ImageHeader header;
+  try {
+    auto img = open(encoded);
+    img->readMetadata();
+    header.width = img->pixelWidth();
+    header.height = img->pixelHeight();
+    auto& exif = img->exifData();
+    auto orientation = exif.findKey(Exiv2::ExifKey("Exif.Image.Orientation"));
+    if (orientation != exif.end()) header.orientation = static_cast<int>(orientation->toLong());
+    if (!exif.empty()) {
+      Exiv2::Blob blob;
+      Exiv2::ExifParser::encode(blob, Exiv2::littleEndian, exif);
+      metadata.exif.assign(blob.begin(), blob.end());
+    }
+    if (!img->iptcData().empty()) {
+      Exiv2::DataBuf buf = Exiv2::IptcParser::encode(img->iptcData());
+      metadata.iptc.assign(buf.pData_, buf.pData_ + buf.size_);
+    }
+    metadata.xmp = img->xmpPacket();
+    if (with_icc && img->iccProfileDefined()) {
+      const Exiv2::DataBuf* icc = img->iccProfile();
+      metadata.icc.assign(icc->pData_, icc->pData_ + icc->size_);
+    }
+  } catch (const Exiv2::AnyError& e) {
+    throw Error(ErrorKind::Input, name + ": corrupt image header: " + e.what());
+  }
+  return header;
+}
+
+std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encoded,
+                                         const ImageMetadata& metadata, bool with_icc,
+                                         const std::string& name) {
+  try {
+    auto img = open(encoded);
+    if (!metadata.exif.empty()) {
+      Exiv2::ExifData exif;
+      Exiv2::ExifParser::decode(exif, metadata.exif.data(),
+                                static_cast<long>(metadata.exif.size()));
+      auto orientation = exif.findKey(Exiv2::ExifKey("Exif.Image.Orientation"));
+      if (orientation != exif.end()) orientation->setValue("1");
+      img->setExifData(exif);
+    }
+    if (!metadata.iptc.empty()) {
+      Exiv2::IptcData iptc;
+      Exiv2::IptcParser::decode(iptc, metadata.iptc.data(),
+                                static_cast<std::uint32_t>(metadata.iptc.size()));
+      img->setIptcData(iptc);
+    }
+    if (!metadata.xmp.empty()) {
+      Exiv2::XmpData xmp;
+      if (Exiv2::XmpParser::decode(xmp, metadata.xmp) != 0)
+        throw Error(ErrorKind::Output, name + ": the input's XMP packet cannot be parsed");
+      img->setXmpData(xmp);
+    }
+    if (with_icc && !metadata.icc.empty()) {
+      Exiv2::DataBuf icc(metadata.icc.data(), static_cast<long>(metadata.icc.size()));
+      img->setIccProfile(icc, false);
+    }
+    img->writeMetadata();
+    Exiv2::BasicIo& io = img->io();
+    io.open();
+    Exiv2::DataBuf out = io.read(static_cast<long>(io.size()));
+    io.close();
+    return std::vector<std::uint8_t>(out.pData_, out.pData_ + out.size_);
+  } catch (const Exiv2::AnyError& e) {
+    throw Error(ErrorKind::Output, name + ": cannot write metadata: " + e.what());
+  }
+}
+
+}  // namespace cloak
+#pragma GCC diagnostic pop

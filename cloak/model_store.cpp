@@ -1,0 +1,67 @@
+#include "cloak/model_store.h"
+
+#include <cstdlib>
+
+#include "cloak/error.h"
+#include "cloak/file_io.h"
+#include "cloak/sha256.h"
+#include "cloak/weights.h"
+
+namespace cloak {
+
+namespace fs = std::filesystem;
+
+fs::path user_models_dir() {
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && *xdg)
+    return fs::path(xdg) / "cloak" / "models";
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : ".") / ".local" / "share" / "cloak" / "models";
+}
+
+std::vector<fs::path> model_search_path(const std::optional<fs::path>& explicit_dir) {
+  std::vector<fs::path> dirs;
+  if (explicit_dir) dirs.push_back(*explicit_dir);
+  if (const char* env = std::getenv("CLOAK_MODELS"); env && *env) dirs.emplace_back(env);
+  dirs.push_back(fs::path(CLOAK_SOURCE_DIR).parent_path() / "shared" / "models");
+  dirs.push_back(user_models_dir());
+  return dirs;
+}
+
+std::optional<FoundModel> find_model(const ModelSpec& spec,
+                                     const std::vector<fs::path>& search_path) {
+  for (const auto& dir : search_path)
+    for (const PinnedFile* pinned : {&spec.safetensors, &spec.upstream}) {
+      std::error_code ec;
+      if (fs::is_regular_file(dir / pinned->file, ec))
+        return FoundModel{dir / pinned->file, pinned};
+    }
+  return std::nullopt;
+}
+
+LoadedModel load_model(const ModelSpec& spec, const std::vector<fs::path>& search_path) {
+  auto found = find_model(spec, search_path);
+  if (!found) {
+    std::string looked;
+    for (const auto& d : search_path) looked += (looked.empty() ? "" : ", ") + d.string();
+    throw Error(ErrorKind::Model, spec.name + ": weights not found (looked for " +
+                                      spec.safetensors.file + " or " + spec.upstream.file + " in " +
+                                      looked + "); run 'cloak models fetch' to get them");
+  }
+  const std::string where = found->file.string();
+  auto bytes = read_file(found->file);
+  std::string sha = sha256_hex(bytes);
+  if (sha != found->pinned->sha256)
+    throw Error(ErrorKind::Model, where + ": SHA-256 mismatch (expected " + found->pinned->sha256 +
+                                      ", got " + sha +
+                                      "): damaged or not the pinned file; delete it and run "
+                                      "'cloak models fetch'");
+  TensorMap weights = found->pinned == &spec.safetensors ? parse_safetensors(bytes, where)
+                                                         : parse_pth(bytes, where);
+  auto net = spec.build();
+  load_state_dict(*net, weights, where);
+  net->eval();
+  for (auto& p : net->parameters()) p.requires_grad_(false);
+  return {&spec, net, found->file, sha};
+}
+
+}  // namespace cloak

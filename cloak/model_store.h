@@ -1,0 +1,47 @@
+// Finds, verifies and loads surrogate weights.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloak/models/model_spec.h"
+
+namespace cloak {
+
+// Folders searched for weights, in order: `explicit_dir` (--models), $CLOAK_MODELS, the
+// ../shared/models folder beside the source tree (development and CI), then the per-user data
+// folder ($XDG_DATA_HOME/cloak/models, else ~/.local/share/cloak/models).
+std::vector<std::filesystem::path> model_search_path(
+    const std::optional<std::filesystem::path>& explicit_dir = std::nullopt);
+
+// The per-user folder `cloak models fetch` installs into.
+std::filesystem::path user_models_dir();
+
+struct FoundModel {
+  std::filesystem::path file;
+  const PinnedFile* pinned;  // which of the spec's two files this is
+};
+
+// The first file of `spec` (safetensors, else upstream .pth) in the first folder that has one.
+std::optional<FoundModel> find_model(const ModelSpec& spec,
+                                     const std::vector<std::filesystem::path>& search_path);
+
+// A loaded surrogate: eval mode, weights frozen.
+struct LoadedModel {
+  const ModelSpec* spec;
+  torch::nn::Sequential net;
+  std::filesystem::path file;
+  std::string sha256;
+};
+
+// Finds the model, checks its SHA-256 against the compiled-in manifest and loads it. Throws
+// cloak::Error (Model) saying where it looked and how to get it when missing, and refuses a file
+// whose hash differs.
+LoadedModel load_model(const ModelSpec& spec,
+                       const std::vector<std::filesystem::path>& search_path);
+
+}  // namespace cloak

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Cloak needs to build, test and run. Safe to run twice.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config clang-format curl ca-certificates
+  libtorch-dev libopencv-dev libpng-dev libcli11-dev libgtest-dev libbenchmark-dev
+  nlohmann-json3-dev libexiv2-dev libzip-dev libssl-dev
+  gimp libgimp2.0-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
