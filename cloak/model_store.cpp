@@ -60,7 +60,11 @@ LoadedModel load_model(const ModelSpec& spec, const std::vector<fs::path>& searc
   auto net = spec.build();
   load_state_dict(*net, weights, where);
   net->eval();
-  for (auto& p : net->parameters()) p.requires_grad_(false);
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->parameters()) {
+    p.requires_grad_(false);
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
   return {&spec, net, found->file, sha};
 }
 

@@ -30,10 +30,10 @@ struct FoundModel {
 std::optional<FoundModel> find_model(const ModelSpec& spec,
                                      const std::vector<std::filesystem::path>& search_path);
 
-// A loaded surrogate: eval mode, weights frozen.
+// A loaded surrogate: eval mode, weights frozen, 4-D weights channels-last (faster on CPU).
 struct LoadedModel {
   const ModelSpec* spec;
-  torch::nn::Sequential net;
+  mutable torch::nn::Sequential net;  // running it does not change the model
   std::filesystem::path file;
   std::string sha256;
 };

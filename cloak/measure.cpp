@@ -1,0 +1,96 @@
+#include "cloak/measure.h"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include "cloak/metrics.h"
+
+namespace cloak {
+
+namespace {
+
+cv::Mat to_mat8(const torch::Tensor& image) {
+  auto hwc = (image[0].permute({1, 2, 0}).clamp(0, 1) * 255).round().to(torch::kUInt8).contiguous();
+  cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)),
+            CV_8UC(static_cast<int>(hwc.size(2))), hwc.data_ptr());
+  cv::Mat out;
+  if (m.channels() == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
+  else out = m.clone();
+  return out;
+}
+
+torch::Tensor from_mat8(const cv::Mat& m) {
+  cv::Mat rgb;
+  if (m.channels() == 3) cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB);
+  else rgb = m;
+  auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, rgb.channels()}, torch::kUInt8);
+  return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(255).contiguous();
+}
+
+double rel(const torch::Tensor& a, const torch::Tensor& b) {
+  return ((a - b).norm() / (b.norm() + 1e-12)).item<double>();
+}
+
+}  // namespace
+
+torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality) {
+  std::vector<std::uint8_t> buf;
+  cv::imencode(".jpg", to_mat8(image), buf, {cv::IMWRITE_JPEG_QUALITY, quality});
+  return from_mat8(cv::imdecode(buf, cv::IMREAD_UNCHANGED));
+}
+
+torch::Tensor opencv_resize(const torch::Tensor& image, double factor) {
+  cv::Mat out;
+  cv::resize(to_mat8(image), out, cv::Size(), factor, factor, cv::INTER_AREA);
+  return from_mat8(out);
+}
+
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const torch::Tensor& protected_,
+                                    int bit_depth, const ProtectSettings& settings) {
+  torch::NoGradGuard no_grad;
+  ProtectionReport r;
+  r.psnr = psnr(original, protected_);
+  r.ssim = ssim(original, protected_);
+  r.linf_codes = linf_codes(original, protected_, bit_depth);
+  auto objective = make_objective(encoders, settings);
+  torch::Tensor target;
+  if (settings.mode == Mode::Poison)
+    target = fit_target(settings.target, original.size(2), original.size(3), original.size(1));
+  const auto jo = opencv_jpeg(original, 75), jp = opencv_jpeg(protected_, 75);
+  const auto ro = opencv_resize(original, 0.5), rp = opencv_resize(protected_, 0.5);
+  for (std::size_t e = 0; e < encoders.size(); ++e) {
+    const auto& enc = encoders[e];
+    SurrogateShift s;
+    s.name = enc.spec->name;
+    s.sha256 = enc.sha256;
+    auto zo = encode(enc, original), zp = encode(enc, protected_);
+    s.shift = rel(zp, zo);
+    s.shift_jpeg75 = rel(encode(enc, jp), encode(enc, jo));
+    s.shift_resize50 = rel(encode(enc, rp), encode(enc, ro));
+    if (objective->targeted()) {
+      auto zt = objective->target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
+      s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
+    }
+    r.surrogates.push_back(s);
+  }
+  return r;
+}
+
+nlohmann::json to_json(const ProtectionReport& r) {
+  nlohmann::json j;
+  j["quality"] = {{"linf_codes", r.linf_codes}, {"psnr_db", r.psnr}, {"ssim", r.ssim}};
+  for (const auto& s : r.surrogates) {
+    nlohmann::json e = {{"name", s.name},
+                        {"sha256", s.sha256},
+                        {"latent_shift", s.shift},
+                        {"latent_shift_jpeg75", s.shift_jpeg75},
+                        {"latent_shift_resize50", s.shift_resize50}};
+    if (s.target_closed) e["target_closed"] = *s.target_closed;
+    j["surrogates"].push_back(e);
+  }
+  return j;
+}
+
+}  // namespace cloak

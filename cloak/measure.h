@@ -1,0 +1,41 @@
+// What a protection achieved, measured with the real codecs rather than assumed.
+#pragma once
+
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloak/engine.h"
+
+namespace cloak {
+
+struct SurrogateShift {
+  std::string name, sha256;
+  // ||E(x') - E(x)|| / ||E(x)||, directly and after each transform (applied to both images, so
+  // the transform's own shift is not counted).
+  double shift = 0, shift_jpeg75 = 0, shift_resize50 = 0;
+  // Targeted modes: share of the distance from E(x) to the target latent that was closed.
+  std::optional<double> target_closed;
+};
+
+struct ProtectionReport {
+  std::vector<SurrogateShift> surrogates;
+  double linf_codes = 0, psnr = 0, ssim = 0;
+};
+
+// Measures protected against original (both (1,C,H,W) in [0,1]). `settings` gives the mode's
+// target for targeted modes. JPEG q75 and the 0.5x area resize are OpenCV's.
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const torch::Tensor& protected_,
+                                    int bit_depth, const ProtectSettings& settings);
+
+// Real codec round trips of a (1,C,H,W) image, as 8-bit.
+torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality);
+torch::Tensor opencv_resize(const torch::Tensor& image, double factor);
+
+nlohmann::json to_json(const ProtectionReport& r);
+
+}  // namespace cloak
