@@ -7,17 +7,19 @@ namespace cloak {
 namespace F = torch::nn::functional;
 
 namespace {
-double code_max(int bit_depth) { return bit_depth == 16 ? 65535.0 : 255.0; }
+double code_max(int bit_depth) {
+  return bit_depth == 16 ? 65535.0 : 255.0;
+}
 }  // namespace
 
 torch::Tensor perceptual_budget(const torch::Tensor& image, const torch::Tensor& mask, double eps,
                                 int bit_depth) {
   torch::NoGradGuard no_grad;
-  auto luma = image.size(1) == 3
-                  ? (0.299 * image.select(1, 0) + 0.587 * image.select(1, 1) +
-                     0.114 * image.select(1, 2))
-                        .unsqueeze(1)
-                  : image;
+  auto luma =
+      image.size(1) == 3
+          ? (0.299 * image.select(1, 0) + 0.587 * image.select(1, 1) + 0.114 * image.select(1, 2))
+                .unsqueeze(1)
+          : image;
   // Local contrast: standard deviation of luma over a 5x5 window.
   auto pool = [](const torch::Tensor& t) {
     return F::avg_pool2d(F::pad(t, F::PadFuncOptions({2, 2, 2, 2}).mode(torch::kReplicate)),

@@ -6,7 +6,9 @@
 
 namespace cloak {
 
-std::vector<std::string> decoy_names() { return {"cubist", "pointillist", "woodcut"}; }
+std::vector<std::string> decoy_names() {
+  return {"cubist", "pointillist", "woodcut"};
+}
 
 torch::Tensor make_decoy(const std::string& name, int size) {
   auto lin = torch::linspace(0, 1, size);

@@ -11,10 +11,11 @@ namespace F = torch::nn::functional;
 namespace {
 
 // ITU T.81 Annex K tables.
-const float kLumaTable[64] = {16, 11, 10, 16, 24,  40,  51,  61,  12, 12, 14, 19, 26,  58,  60,  55,
-                              14, 13, 16, 24, 40,  57,  69,  56,  14, 17, 22, 29, 51,  87,  80,  62,
-                              18, 22, 37, 56, 68,  109, 103, 77,  24, 35, 55, 64, 81,  104, 113, 92,
-                              49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99};
+const float kLumaTable[64] = {16,  11,  10,  16,  24, 40, 51,  61,  12,  12,  14,  19,  26,
+                              58,  60,  55,  14,  13, 16, 24,  40,  57,  69,  56,  14,  17,
+                              22,  29,  51,  87,  80, 62, 18,  22,  37,  56,  68,  109, 103,
+                              77,  24,  35,  55,  64, 81, 104, 113, 92,  49,  64,  78,  87,
+                              103, 121, 120, 101, 72, 92, 95,  98,  112, 100, 103, 99};
 const float kChromaTable[64] = {17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99,
                                 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
                                 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
@@ -31,11 +32,14 @@ torch::Tensor dct_matrix() {
   auto d = torch::empty({8, 8});
   for (int k = 0; k < 8; ++k)
     for (int n = 0; n < 8; ++n)
-      d[k][n] = (k == 0 ? std::sqrt(1.0 / 8) : std::sqrt(2.0 / 8)) * std::cos(M_PI * (2 * n + 1) * k / 16.0);
+      d[k][n] = (k == 0 ? std::sqrt(1.0 / 8) : std::sqrt(2.0 / 8)) *
+                std::cos(M_PI * (2 * n + 1) * k / 16.0);
   return d;
 }
 
-torch::Tensor round_ste(const torch::Tensor& x) { return x + (x.round() - x).detach(); }
+torch::Tensor round_ste(const torch::Tensor& x) {
+  return x + (x.round() - x).detach();
+}
 
 // Quantises one plane (1,1,H,W), H and W multiples of 8, in [0,255] units.
 torch::Tensor jpeg_plane(const torch::Tensor& p, const torch::Tensor& table) {

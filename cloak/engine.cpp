@@ -19,18 +19,24 @@ namespace F = torch::nn::functional;
 
 StrengthBudget strength_budget(Strength s) {
   switch (s) {
-    case Strength::Low: return {4, 40.0, 0.985};
-    case Strength::Medium: return {8, 36.0, 0.97};
-    case Strength::High: return {12, 32.0, 0.93};
+    case Strength::Low:
+      return {4, 40.0, 0.985, 0.10};
+    case Strength::Medium:
+      return {8, 36.0, 0.97, 0.15};
+    case Strength::High:
+      return {12, 32.0, 0.93, 0.20};
   }
-  return {8, 36.0, 0.97};
+  return {8, 36.0, 0.97, 0.15};
 }
 
 int preset_sweeps(Preset p) {
   switch (p) {
-    case Preset::Fast: return 4;
-    case Preset::Balanced: return 8;
-    case Preset::Max: return 30;
+    case Preset::Fast:
+      return 4;
+    case Preset::Balanced:
+      return 8;
+    case Preset::Max:
+      return 30;
   }
   return 10;
 }
@@ -77,7 +83,8 @@ std::vector<Window> sweep_windows(int64_t H, int64_t W, int64_t tile, std::mt199
   };
   std::vector<Window> out;
   for (int64_t i = 0; i < ny; ++i)
-    for (int64_t j = 0; j < nx; ++j) out.push_back({place(i, ny, H, th), place(j, nx, W, tw), th, tw});
+    for (int64_t j = 0; j < nx; ++j)
+      out.push_back({place(i, ny, H, th), place(j, nx, W, tw), th, tw});
   std::shuffle(out.begin(), out.end(), rng);
   return out;
 }
@@ -92,13 +99,16 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
                                           const ProtectSettings& s) {
   const int multiple = max_downscale(encoders);
   switch (s.mode) {
-    case Mode::Guard: return make_guard_objective();
+    case Mode::Guard:
+      return make_guard_objective();
     case Mode::Poison:
-      if (!s.target.defined()) throw Error(ErrorKind::Usage, "poison mode needs a target image (--target)");
+      if (!s.target.defined())
+        throw Error(ErrorKind::Usage, "poison mode needs a target image (--target)");
       return make_poison_objective();
     case Mode::Cloak: {
       torch::NoGradGuard no_grad;
-      auto decoy = s.target.defined() ? fit_target(s.target, 256, 256, 3) : make_decoy(s.decoy, 256);
+      auto decoy =
+          s.target.defined() ? fit_target(s.target, 256, 256, 3) : make_decoy(s.decoy, 256);
       std::vector<std::pair<torch::Tensor, torch::Tensor>> stats;
       for (const auto& e : encoders) {
         auto z = e.net->forward(to_encoder_input(decoy.to(s.device), multiple));
@@ -110,33 +120,35 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
   throw Error(ErrorKind::Usage, "unknown mode");
 }
 
-torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image) {
+torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int64_t tile) {
   torch::NoGradGuard no_grad;
   const int64_t ds = encoder.spec->downscale;
-  auto x = to_encoder_input(image, static_cast<int>(ds));
-  const int64_t H = x.size(2), W = x.size(3);
-  if (H * W <= 1024 * 1024) return encoder.net->forward(x);
-  // Large images: 512 px tiles with a 64 px halo each side, stitched in latent space, so memory
-  // stays bounded whatever the image size.
-  constexpr int64_t core = 512, halo = 64;
+  auto x = to_encoder_input(image.to(encoder.net->parameters()[0].device()), static_cast<int>(ds));
+  const int64_t H = x.size(2), W = x.size(3), halo = 64;
+  if (H <= tile + 2 * halo && W <= tile + 2 * halo) return encoder.net->forward(x);
+  // Tiles with a halo each side, stitched in latent space: bounded memory at any size. Tiles are
+  // large because taef2's GroupNorm sees whole-tile statistics: the smaller the tile, the further
+  // its latent drifts from a whole-image pass.
   torch::Tensor out;
-  for (int64_t y = 0; y < H; y += core)
-    for (int64_t x0 = 0; x0 < W; x0 += core) {
-      const int64_t y0 = std::max<int64_t>(0, y - halo), y1 = std::min(H, y + core + halo);
-      const int64_t xa = std::max<int64_t>(0, x0 - halo), xb = std::min(W, x0 + core + halo);
-      auto z = encoder.net->forward(x.slice(2, y0, y1).slice(3, xa, xb).contiguous(at::MemoryFormat::ChannelsLast));
+  for (int64_t y = 0; y < H; y += tile)
+    for (int64_t x0 = 0; x0 < W; x0 += tile) {
+      const int64_t y0 = std::max<int64_t>(0, y - halo), y1 = std::min(H, y + tile + halo);
+      const int64_t xa = std::max<int64_t>(0, x0 - halo), xb = std::min(W, x0 + tile + halo);
+      auto z = encoder.net->forward(
+          x.slice(2, y0, y1).slice(3, xa, xb).contiguous(at::MemoryFormat::ChannelsLast));
       if (!out.defined()) out = torch::empty({1, z.size(1), H / ds, W / ds}, z.options());
       const int64_t ry = (y - y0) / ds, rx = (x0 - xa) / ds;
-      const int64_t ny = (std::min(H, y + core) - y) / ds, nx = (std::min(W, x0 + core) - x0) / ds;
-      out.slice(2, y / ds, y / ds + ny).slice(3, x0 / ds, x0 / ds + nx)
+      const int64_t ny = (std::min(H, y + tile) - y) / ds, nx = (std::min(W, x0 + tile) - x0) / ds;
+      out.slice(2, y / ds, y / ds + ny)
+          .slice(3, x0 / ds, x0 / ds + nx)
           .copy_(z.slice(2, ry, ry + ny).slice(3, rx, rx + nx));
     }
   return out;
 }
 
 torch::Tensor fit_target(const torch::Tensor& target, int64_t h, int64_t w, int64_t channels) {
-  const double scale = std::max(static_cast<double>(h) / target.size(2),
-                                static_cast<double>(w) / target.size(3));
+  const double scale =
+      std::max(static_cast<double>(h) / target.size(2), static_cast<double>(w) / target.size(3));
   const auto rh = std::max<int64_t>(h, std::lround(target.size(2) * scale));
   const auto rw = std::max<int64_t>(w, std::lround(target.size(3) * scale));
   auto r = F::interpolate(target, F::InterpolateFuncOptions()
@@ -189,7 +201,8 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       {
         torch::NoGradGuard no_grad;
         ref_in = to_encoder_input(apply_transform(t, x0w), multiple);
-        if (target.defined()) target_in = to_encoder_input(apply_transform(t, crop(target, win)), multiple);
+        if (target.defined())
+          target_in = to_encoder_input(apply_transform(t, crop(target, win)), multiple);
       }
       torch::Tensor loss = torch::zeros({}, x0.options());
       for (std::size_t e = 0; e < encoders.size(); ++e) {
@@ -198,7 +211,8 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
           torch::NoGradGuard no_grad;
           z_orig = encoders[e].net->forward(ref_in);
           z_target = objective->target(
-              z_orig, target_in.defined() ? encoders[e].net->forward(target_in) : torch::Tensor(), e);
+              z_orig, target_in.defined() ? encoders[e].net->forward(target_in) : torch::Tensor(),
+              e);
         }
         loss = loss + objective->loss(encoders[e].net->forward(xin), z_orig, z_target);
       }
@@ -223,7 +237,8 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   torch::Tensor out;
   for (int tries = 0;; ++tries) {
     out = ((x0 + delta).clamp(0, 1) * q).round() / q;
-    if ((psnr(x0, out) >= budget.min_psnr && ssim(x0, out) >= budget.min_ssim) || tries == 40) break;
+    if ((psnr(x0, out) >= budget.min_psnr && ssim(x0, out) >= budget.min_ssim) || tries == 40)
+      break;
     delta.mul_(0.9);
   }
   ProtectOutput result;

@@ -19,9 +19,10 @@ enum class Strength { Low, Medium, High };
 enum class Preset { Fast, Balanced, Max };
 
 // The quality each strength promises: the L-infinity bound in textured areas (8-bit code values)
-// and the floors on PSNR and SSIM that the output never goes below.
+// and the floors on PSNR and SSIM that the output never goes below; and the protection `verify`
+// expects of it: the mean relative latent shift after JPEG q75 over the surrogates.
 struct StrengthBudget {
-  double eps_codes, min_psnr, min_ssim;
+  double eps_codes, min_psnr, min_ssim, min_shift_jpeg75;
 };
 StrengthBudget strength_budget(Strength s);
 // Full passes over every pixel each preset makes.
@@ -36,10 +37,10 @@ struct ProtectSettings {
   Strength strength = Strength::Medium;
   Preset preset = Preset::Balanced;
   std::uint64_t seed = 0;
-  torch::Tensor target;           // (1,3,h,w) in [0,1]: poison's anchor or cloak's decoy style
-  std::string decoy = "cubist";   // cloak's built-in decoy when no target is given
-  bool eot = true;                // optimise through random JPEG/resize/noise/blur
-  int tile = 256;                 // optimisation window side: bounds memory at any image size
+  torch::Tensor target;          // (1,3,h,w) in [0,1]: poison's anchor or cloak's decoy style
+  std::string decoy = "cubist";  // cloak's built-in decoy when no target is given
+  bool eot = true;               // optimise through random JPEG/resize/noise/blur
+  int tile = 256;                // optimisation window side: bounds memory at any image size
   torch::Device device = torch::kCPU;
 };
 
@@ -66,7 +67,9 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
                                           const ProtectSettings& settings);
 
 // Runs an encoder on an image of any size (1,C,H,W): padded to its stride, gray expanded to RGB.
-torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image);
+// Images larger than `tile` (plus a 64 px halo) are encoded in tiles stitched in latent space.
+// `tile` must be a multiple of the encoder's downscale.
+torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int64_t tile = 1024);
 
 // Resizes and centre-crops a target picture to cover (h, w), matching `channels` (1 or 3).
 torch::Tensor fit_target(const torch::Tensor& target, int64_t h, int64_t w, int64_t channels);

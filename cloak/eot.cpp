@@ -35,8 +35,10 @@ namespace {
 torch::Tensor resize_to(const torch::Tensor& x, int64_t h, int64_t w, int mode) {
   auto opts = F::InterpolateFuncOptions().size(std::vector<int64_t>{h, w});
   if (mode == 0) return F::interpolate(x, opts.mode(torch::kArea));
-  if (mode == 1) opts.mode(torch::kBilinear);
-  else opts.mode(torch::kBicubic);
+  if (mode == 1)
+    opts.mode(torch::kBilinear);
+  else
+    opts.mode(torch::kBicubic);
   opts.align_corners(false);
   return F::interpolate(x, opts).clamp(0, 1);
 }
@@ -55,8 +57,10 @@ torch::Tensor gaussian_blur(const torch::Tensor& x, double sigma) {
 
 torch::Tensor apply_transform(const Transform& t, const torch::Tensor& x) {
   switch (t.kind) {
-    case Transform::Kind::Identity: return x;
-    case Transform::Kind::Jpeg: return jpeg_approx(x, t.jpeg_quality);
+    case Transform::Kind::Identity:
+      return x;
+    case Transform::Kind::Jpeg:
+      return jpeg_approx(x, t.jpeg_quality);
     case Transform::Kind::Resize: {
       const auto h = x.size(2), w = x.size(3);
       auto small = resize_to(x, std::max<int64_t>(8, std::lround(h * t.scale)),

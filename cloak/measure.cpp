@@ -1,8 +1,8 @@
 #include "cloak/measure.h"
 
+#include <torch/torch.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include "cloak/metrics.h"
 
@@ -15,15 +15,19 @@ cv::Mat to_mat8(const torch::Tensor& image) {
   cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)),
             CV_8UC(static_cast<int>(hwc.size(2))), hwc.data_ptr());
   cv::Mat out;
-  if (m.channels() == 3) cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
-  else out = m.clone();
+  if (m.channels() == 3)
+    cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
+  else
+    out = m.clone();
   return out;
 }
 
 torch::Tensor from_mat8(const cv::Mat& m) {
   cv::Mat rgb;
-  if (m.channels() == 3) cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB);
-  else rgb = m;
+  if (m.channels() == 3)
+    cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB);
+  else
+    rgb = m;
   auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, rgb.channels()}, torch::kUInt8);
   return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(255).contiguous();
 }
@@ -76,6 +80,12 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
     r.surrogates.push_back(s);
   }
   return r;
+}
+
+double mean_shift_jpeg75(const ProtectionReport& r) {
+  double sum = 0;
+  for (const auto& s : r.surrogates) sum += s.shift_jpeg75;
+  return r.surrogates.empty() ? 0 : sum / static_cast<double>(r.surrogates.size());
 }
 
 nlohmann::json to_json(const ProtectionReport& r) {

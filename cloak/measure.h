@@ -38,4 +38,7 @@ torch::Tensor opencv_resize(const torch::Tensor& image, double factor);
 
 nlohmann::json to_json(const ProtectionReport& r);
 
+// The mean over surrogates of the latent shift after JPEG q75: what `verify` judges by.
+double mean_shift_jpeg75(const ProtectionReport& r);
+
 }  // namespace cloak

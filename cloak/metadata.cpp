@@ -98,5 +98,16 @@ std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encode
   }
 }
 
+void set_xmp_properties(ImageMetadata& metadata,
+                        const std::vector<std::pair<std::string, std::string>>& properties) {
+  init_exiv2();
+  Exiv2::XmpData xmp;
+  if (!metadata.xmp.empty() && Exiv2::XmpParser::decode(xmp, metadata.xmp) != 0) xmp.clear();
+  for (const auto& [key, value] : properties) xmp[key] = value;
+  std::string packet;
+  if (Exiv2::XmpParser::encode(packet, xmp, Exiv2::XmpParser::omitPacketWrapper) == 0)
+    metadata.xmp = packet;
+}
+
 }  // namespace cloak
 #pragma GCC diagnostic pop

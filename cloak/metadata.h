@@ -25,4 +25,9 @@ std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encode
                                          const ImageMetadata& metadata, bool with_icc,
                                          const std::string& name);
 
+// Sets XMP properties ("Xmp.prefix.Name" -> text) in the metadata's XMP packet, creating it if
+// needed; other properties are kept.
+void set_xmp_properties(ImageMetadata& metadata,
+                        const std::vector<std::pair<std::string, std::string>>& properties);
+
 }  // namespace cloak

@@ -24,15 +24,22 @@ double ssim(const torch::Tensor& a, const torch::Tensor& b) {
   auto blur = [&](const torch::Tensor& t) { return F::conv2d(F::conv2d(t, gh), gv); };
   const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
   // Images smaller than the window are padded up to it (edge replicated).
-  const int64_t ph = std::max<int64_t>(0, 11 - a.size(2)), pw = std::max<int64_t>(0, 11 - a.size(3));
+  const int64_t ph = std::max<int64_t>(0, 11 - a.size(2)),
+                pw = std::max<int64_t>(0, 11 - a.size(3));
   const auto pad = F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate);
   double sum = 0;
   for (int64_t c = 0; c < a.size(1); ++c) {
-    auto x = F::pad(a.slice(1, c, c + 1).to(torch::kFloat32), pad);
-    auto y = F::pad(b.slice(1, c, c + 1).to(torch::kFloat32), pad);
+    // Moments of values centred on a shared constant: no float32 cancellation in the variances.
+    auto ac = a.slice(1, c, c + 1).to(torch::kFloat32),
+         bc = b.slice(1, c, c + 1).to(torch::kFloat32);
+    const auto k = ac.mean();
+    auto x = F::pad(ac - k, pad), y = F::pad(bc - k, pad);
     auto mx = blur(x), my = blur(y);
     auto sxx = blur(x * x) - mx * mx, syy = blur(y * y) - my * my, sxy = blur(x * y) - mx * my;
-    auto map = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2));
+    mx = mx + k;
+    my = my + k;
+    auto map =
+        ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2));
     sum += map.to(torch::kFloat64).mean().item<double>();
   }
   return sum / static_cast<double>(a.size(1));

@@ -92,7 +92,12 @@ INSTANTIATE_TEST_SUITE_P(AllColourTypes, PngRoundTrip,
                          ::testing::Values(PngCase{1, false, 8}, PngCase{1, true, 8},
                                            PngCase{3, false, 8}, PngCase{3, true, 8},
                                            PngCase{1, false, 16}, PngCase{1, true, 16},
-                                           PngCase{3, false, 16}, PngCase{3, true, 16}));
+                                           PngCase{3, false, 16}, PngCase{3, true, 16}),
+                         [](const ::testing::TestParamInfo<PngCase>& info) {
+                           const PngCase& c = info.param;
+                           return std::string(c.channels == 1 ? "Gray" : "Rgb") +
+                                  (c.alpha ? "Alpha" : "") + std::to_string(c.depth) + "bit";
+                         });
 
 using ImageIo = TempDirTest;
 

@@ -106,10 +106,9 @@ TEST(ModelSearchPath, FollowsTheDocumentedOrder) {
 
 TEST(Safetensors, MalformedFilesAreRefused) {
   auto with_header = [](const std::string& json, std::size_t data_bytes) {
-    std::vector<std::uint8_t> b(8);
-    for (int i = 0; i < 8; ++i)
-      b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
-    b.insert(b.end(), json.begin(), json.end());
+    std::vector<std::uint8_t> b;
+    for (int i = 0; i < 8; ++i) b.push_back(static_cast<std::uint8_t>(json.size() >> (8 * i)));
+    for (char c : json) b.push_back(static_cast<std::uint8_t>(c));
     b.resize(b.size() + data_bytes);
     return b;
   };

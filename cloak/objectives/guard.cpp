@@ -20,7 +20,9 @@ class GuardObjective : public Objective {
 
 }  // namespace
 
-std::unique_ptr<Objective> make_guard_objective() { return std::make_unique<GuardObjective>(); }
+std::unique_ptr<Objective> make_guard_objective() {
+  return std::make_unique<GuardObjective>();
+}
 
 torch::Tensor relative_sq_distance(const torch::Tensor& a, const torch::Tensor& b,
                                    const torch::Tensor& ref) {

@@ -21,6 +21,8 @@ class PoisonObjective : public Objective {
 
 }  // namespace
 
-std::unique_ptr<Objective> make_poison_objective() { return std::make_unique<PoisonObjective>(); }
+std::unique_ptr<Objective> make_poison_objective() {
+  return std::make_unique<PoisonObjective>();
+}
 
 }  // namespace cloak

@@ -1,0 +1,86 @@
+// What the subcommands share: options, exit codes, progress display, Ctrl-C, surrogate loading.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloak/engine.h"
+#include "cloak/protect_file.h"
+
+namespace cloak::cli {
+
+enum ExitCode {
+  kOk = 0,
+  kFailure = 1,       // an input, output or model error
+  kUsage = 2,         // the command line is wrong
+  kPartial = 3,       // a batch finished with some files failed
+  kNotProtected = 4,  // verify: protection below the strength's threshold
+  kCancelled = 130,   // Ctrl-C
+};
+
+struct Context {
+  std::optional<std::filesystem::path> models_dir;
+  int threads = 0;
+  std::string device = "cpu";
+  bool quiet = false, verbose = false, json = false;
+  std::function<int()> run;  // set by the chosen subcommand
+};
+
+// Options every protecting subcommand takes, and the job they describe.
+struct ProtectOptions {
+  std::string mode = "guard", strength = "medium", preset = "balanced", format = "same";
+  std::optional<std::filesystem::path> target;
+  std::string decoy = "cubist";
+  std::uint64_t seed = 0;
+  int quality = 95;
+  int max_side = 16384;
+  bool overwrite = false, dry_run = false, no_optout_tag = false;
+  std::vector<std::string> surrogates;
+};
+void add_protect_options(CLI::App& cmd, ProtectOptions& o);
+FileJob make_job(const ProtectOptions& o, const Context& ctx);
+// The output name for `in` with the chosen format: its own extension for "same".
+std::filesystem::path with_format(const std::filesystem::path& path, const std::string& format);
+
+// Applies --threads and --device, then loads the surrogate encoders (all that are installed, or
+// those named); warns about missing ones unless quiet.
+std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names);
+torch::Device device_of(const Context& ctx);
+
+// A progress bar with ETA on stderr when it is a terminal (and not --quiet/--json); nothing else.
+class ProgressBar {
+ public:
+  ProgressBar(const Context& ctx, std::string label);
+  ~ProgressBar();
+  // The engine's callback: draws, and returns false once Ctrl-C was pressed.
+  bool operator()(double fraction);
+
+ private:
+  bool enabled_;
+  std::string label_;
+  double start_;
+  int last_percent_ = -1;
+};
+
+// Set by SIGINT/SIGTERM; long work checks it and stops cleanly.
+extern std::atomic<bool> g_interrupted;
+void install_signal_handlers();
+
+// One human line for a protected image.
+std::string summary_line(const std::filesystem::path& out, const FileResult& r);
+nlohmann::json result_json(const std::filesystem::path& in, const std::filesystem::path& out,
+                           const FileJob& job, const FileResult& r);
+
+void add_protect_command(CLI::App& app, Context& ctx);
+void add_batch_command(CLI::App& app, Context& ctx);
+void add_preview_command(CLI::App& app, Context& ctx);
+void add_verify_command(CLI::App& app, Context& ctx);
+void add_models_command(CLI::App& app, Context& ctx);
+
+}  // namespace cloak::cli

@@ -1,0 +1,85 @@
+// The cloak command: protect artwork from generative-AI mimicry.
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <iostream>
+
+#include "cli/common.h"
+#include "cloak/error.h"
+
+using namespace cloak;
+using namespace cloak::cli;
+
+namespace {
+
+std::string version_text() {
+  std::string devices = "cpu";
+  if (torch::cuda::is_available())
+    devices += ", cuda (" + std::to_string(torch::cuda::device_count()) + ")";
+  return "cloak " CLOAK_VERSION "\nlibtorch " TORCH_VERSION "\nthreads " +
+         std::to_string(at::get_num_threads()) + "\ndevices " + devices;
+}
+
+int exit_code(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Usage:
+      return kUsage;
+    case ErrorKind::Cancelled:
+      return kCancelled;
+    default:
+      return kFailure;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Context ctx;
+  CLI::App app{
+      "Cloak protects artwork before it is published: a near-invisible perturbation makes "
+      "generative models see something else."};
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the subcommand
+  app.set_version_flag("--version", [] {
+    at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
+    return version_text();
+  });
+  app.add_option("--models", ctx.models_dir, "folder with the surrogate weights");
+  app.add_option("--threads", ctx.threads, "CPU threads (default: all cores)");
+  app.add_option("--device", ctx.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_flag("-q,--quiet", ctx.quiet, "print nothing but errors");
+  app.add_flag("-v,--verbose", ctx.verbose, "print more detail");
+  app.add_flag("--json", ctx.json, "machine-readable result lines on stdout");
+  app.footer("Run 'cloak COMMAND --help' for a command's options and examples.");
+  add_protect_command(app, ctx);
+  add_batch_command(app, ctx);
+  add_preview_command(app, ctx);
+  add_verify_command(app, ctx);
+  add_models_command(app, ctx);
+  const auto is_command = [&](const std::string& name) {
+    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      if (sub->check_name(name)) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
+    std::cerr << "cloak: unknown command '" << argv[1]
+              << "' (commands: protect, batch, preview, verify, models; see cloak --help)\n";
+    return kUsage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : kUsage;
+  }
+  install_signal_handlers();
+  try {
+    return ctx.run();
+  } catch (const Error& e) {
+    std::cerr << "cloak: " << e.what() << "\n";
+    return exit_code(e.kind());
+  } catch (const std::exception& e) {
+    std::cerr << "cloak: " << e.what() << "\n";
+    return kFailure;
+  }
+}

@@ -1,0 +1,92 @@
+// cloak preview IN [PROTECTED] : what the AI sees, as one contact sheet.
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "cli/common.h"
+#include "cloak/error.h"
+
+namespace cloak::cli {
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace {
+
+struct PreviewArgs {
+  fs::path input;
+  std::optional<fs::path> protected_, output;
+  int size = 512;
+  bool overwrite = false;
+};
+
+// At most `size` px a side, RGB: previews are for looking at, not for measuring.
+torch::Tensor for_preview(const Image& img, int size) {
+  auto x = image_tensor(img);
+  if (x.size(1) == 1) x = x.expand({1, 3, x.size(2), x.size(3)});
+  const double scale = std::min(1.0, static_cast<double>(size) / std::max(x.size(2), x.size(3)));
+  if (scale < 1)
+    x = F::interpolate(
+        x, F::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{std::max<int64_t>(8, std::lround(x.size(2) * scale)),
+                                          std::max<int64_t>(8, std::lround(x.size(3) * scale))})
+               .mode(torch::kArea));
+  return x.contiguous();
+}
+
+int run_preview(const Context& ctx, const PreviewArgs& a) {
+  const fs::path out =
+      a.output ? *a.output : a.input.parent_path() / (a.input.stem().string() + "-preview.png");
+  Image original = read_image(a.input);
+  std::optional<Image> prot;
+  if (a.protected_) prot = read_image(*a.protected_);
+  const auto search = model_search_path(ctx.models_dir);
+  const LoadedModel encoder = load_model(model_spec("taef2_encoder"), search);
+  const LoadedModel decoder = load_model(model_spec("taef2_decoder"), search);
+  torch::NoGradGuard no_grad;
+  auto seen = [&](const torch::Tensor& x) {
+    auto y = decoder.net->forward(encode(encoder, x)).clamp(0, 1);
+    return y.slice(2, 0, x.size(2)).slice(3, 0, x.size(3));
+  };
+  auto x = for_preview(original, a.size);
+  // Row 1: the original and what the AI sees of it. Row 2: the same for the protected copy, and
+  // the difference between the two images amplified 10x.
+  std::vector<torch::Tensor> rows = {torch::cat({x, seen(x), torch::ones_like(x)}, 3)};
+  if (prot) {
+    auto p = for_preview(*prot, a.size);
+    if (p.sizes() != x.sizes())
+      throw Error(ErrorKind::Input,
+                  a.protected_->string() + ": not the same size as " + a.input.string());
+    rows.push_back(torch::cat({p, seen(p), ((p - x).abs() * 10).clamp(0, 1)}, 3));
+  } else {
+    rows[0] = rows[0].slice(3, 0, 2 * x.size(3));
+  }
+  auto sheet = torch::cat(rows, 2).contiguous();
+  Image img;
+  img.width = static_cast<int>(sheet.size(3));
+  img.height = static_cast<int>(sheet.size(2));
+  img.color.assign(sheet.data_ptr<float>(), sheet.data_ptr<float>() + sheet.numel());
+  write_image(img, out, {95, a.overwrite, a.input});
+  if (!ctx.quiet) std::cout << out.string() << std::endl;
+  return kOk;
+}
+
+}  // namespace
+
+void add_preview_command(CLI::App& app, Context& ctx) {
+  auto args = std::make_shared<PreviewArgs>();
+  auto* cmd = app.add_subcommand("preview", "Show what the AI sees: a contact sheet PNG");
+  cmd->add_option("IN", args->input, "the original image")->required();
+  cmd->add_option("PROTECTED", args->protected_, "its protected copy, shown beside it");
+  cmd->add_option("-o,--output", args->output, "contact sheet (default: IN-preview.png)");
+  cmd->add_option("--size", args->size, "longest side of each panel in pixels");
+  cmd->add_flag("--overwrite", args->overwrite, "replace an existing contact sheet");
+  cmd->footer(
+      "Top row: the original and the picture a generator's autoencoder (FLUX.2 VAE, through its\n"
+      "taef2 surrogate) rebuilds from it. Bottom row: the same for the protected copy, and the\n"
+      "change between the two images amplified 10x.\n"
+      "Example:\n  cloak preview painting.png painting-cloaked.png -o what-the-ai-sees.png");
+  cmd->callback([&ctx, args] { ctx.run = [&ctx, args] { return run_preview(ctx, *args); }; });
+}
+
+}  // namespace cloak::cli

@@ -1,0 +1,44 @@
+// Protecting one image file: read, protect, measure, write with metadata. What `cloak protect` and
+// `cloak batch` run for each file.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cloak/engine.h"
+#include "cloak/image.h"
+#include "cloak/measure.h"
+
+namespace cloak {
+
+struct FileJob {
+  ProtectSettings settings;
+  int jpeg_quality = 95;
+  bool overwrite = false;
+  bool optout_tag = true;  // mark the output as not for AI training
+  ReadOptions read;
+};
+
+struct FileResult {
+  ProtectOutput run;
+  ProtectionReport report;
+};
+
+// The colour planes as a (1,C,H,W) tensor, and where change is allowed (alpha > 0) as (1,1,H,W),
+// undefined when the image has no alpha.
+torch::Tensor image_tensor(const Image& image);
+torch::Tensor alpha_mask(const Image& image);
+// `image` with its colour planes replaced by `color` (1,C,H,W); alpha and metadata unchanged.
+Image with_color(const Image& image, const torch::Tensor& color);
+
+// Adds the IPTC PLUS "not for AI/ML training" data-mining value (XMP plus:DataMining) and a
+// matching XMP usage-terms statement, keeping everything the artist already wrote.
+void add_ai_training_optout(ImageMetadata& metadata);
+
+FileResult protect_file(const std::vector<LoadedModel>& encoders, const std::filesystem::path& in,
+                        const std::filesystem::path& out, const FileJob& job,
+                        const ProgressFn& progress = {});
+
+nlohmann::json to_json(const ProtectSettings& s);
+
+}  // namespace cloak

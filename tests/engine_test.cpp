@@ -1,0 +1,224 @@
+#include <torch/torch.h>
+
+#include "cloak/budget.h"
+#include "cloak/engine.h"
+#include "cloak/eot.h"
+#include "cloak/error.h"
+#include "cloak/image.h"
+#include "cloak/measure.h"
+#include "cloak/metrics.h"
+#include "test_support.h"
+
+namespace cloak::test {
+namespace {
+
+const std::vector<LoadedModel>& encoders() {
+  static const std::vector<LoadedModel> e = [] {
+    at::set_num_threads(2);
+    return std::vector<LoadedModel>{load_model(model_spec("taef2_encoder"), {models_dir()}),
+                                    load_model(model_spec("taesana_encoder"), {models_dir()})};
+  }();
+  return e;
+}
+
+torch::Tensor to_tensor(const Image& img) {
+  return torch::from_blob(const_cast<float*>(img.color.data()),
+                          {1, img.color_channels, img.height, img.width})
+      .clone();
+}
+
+torch::Tensor picture(int size, int channels = 3, int depth = 8) {
+  return to_tensor(make_test_image(size, size, channels, false, depth));
+}
+
+// A crop of a real painting: what protection is for (read from ../shared, never copied).
+torch::Tensor painting(int size, const std::string& name = "monet_water_lilies_1919.jpg") {
+  static std::map<std::string, torch::Tensor> cache;
+  if (!cache.count(name)) cache[name] = to_tensor(read_image(shared_dir() / "samples" / name));
+  const auto& p = cache[name];
+  return p.slice(2, p.size(2) / 3, p.size(2) / 3 + size)
+      .slice(3, p.size(3) / 3, p.size(3) / 3 + size)
+      .contiguous();
+}
+
+// Random +-a noise, rounded to 8-bit, scaled to the PSNR of `like`.
+torch::Tensor noise_like(const torch::Tensor& x, double psnr_db) {
+  torch::manual_seed(7);
+  const double a = std::sqrt(std::pow(10.0, -psnr_db / 10));
+  auto n = (torch::randint(0, 2, x.sizes()).to(torch::kFloat32) * 2 - 1) * a;
+  return ((x + n).clamp(0, 1) * 255).round() / 255;
+}
+
+TEST(Budget, IsNeverExceededAfterRoundingWithAlphaAndMask) {
+  for (int depth : {8, 16}) {
+    SCOPED_TRACE(depth);
+    auto x = picture(64, 3, depth);
+    auto mask = torch::ones({1, 1, 64, 64});
+    mask.slice(3, 0, 16).zero_();   // transparent columns (alpha = 0)
+    mask.slice(2, 48, 64).zero_();  // outside the user's mask
+    ProtectSettings s;
+    s.preset = Preset::Fast;
+    ProtectInput in{x, mask, depth};
+    auto out = protect(encoders(), in, s).image;
+    const double q = depth == 16 ? 65535.0 : 255.0;
+    EXPECT_TRUE(torch::equal((out * q).round() / q, out)) << "not representable at " << depth;
+    auto diff = (out - x).abs();
+    EXPECT_LE(diff.max().item<double>() * 255, strength_budget(Strength::Medium).eps_codes + 1e-3);
+    EXPECT_EQ((diff * (1 - mask)).max().item<double>(), 0.0);
+    EXPECT_GT((diff * mask).max().item<double>(), 0.0);
+    EXPECT_GE(psnr(x, out), 36.0);
+    EXPECT_GE(ssim(x, out), 0.97);
+  }
+}
+
+TEST(Budget, FlatColourChangesLessThanTexture) {
+  auto x = picture(96);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  auto out = protect(encoders(), {x, {}, 8}, s).image;
+  auto diff = (out - x).abs();
+  double flat = diff.slice(2, 0, 20).mean().item<double>();  // flat band on top
+  double texture = diff.slice(2, 30, 96).slice(3, 50, 96).mean().item<double>();  // sine texture
+  EXPECT_LT(flat, 0.5 * texture);
+}
+
+TEST(Guard, MovesTheLatentFarMoreThanNoiseOfTheSamePsnr) {
+  auto x = painting(96);
+  ProtectSettings s;
+  auto out = protect(encoders(), {x, {}, 8}, s).image;
+  auto got = measure_protection(encoders(), x, out, 8, s);
+  auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s);
+  for (std::size_t e = 0; e < encoders().size(); ++e) {
+    SCOPED_TRACE(got.surrogates[e].name);
+    EXPECT_GT(got.surrogates[e].shift, 3 * noise.surrogates[e].shift);
+    EXPECT_GT(got.surrogates[e].shift_jpeg75, 1.5 * noise.surrogates[e].shift_jpeg75);
+  }
+}
+
+TEST(Modes, EachClosesItsOwnTargetBetterThanNoise) {
+  auto x = painting(64);
+  for (Mode mode : {Mode::Cloak, Mode::Poison}) {
+    SCOPED_TRACE(to_string(mode));
+    ProtectSettings s;
+    s.mode = mode;
+    s.target = painting(80, "vangogh_starry_night.jpg");  // another picture
+    auto out = protect(encoders(), {x, {}, 8}, s).image;
+    auto got = measure_protection(encoders(), x, out, 8, s);
+    auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s);
+    for (std::size_t e = 0; e < encoders().size(); ++e) {
+      EXPECT_GT(*got.surrogates[e].target_closed, 0.05);
+      EXPECT_GT(*got.surrogates[e].target_closed, *noise.surrogates[e].target_closed + 0.04);
+    }
+  }
+  ProtectSettings poison;
+  poison.mode = Mode::Poison;
+  EXPECT_THROW(protect(encoders(), {x, {}, 8}, poison), Error);  // needs a target
+}
+
+TEST(Engine, GrayImagesStayGray) {
+  auto x = picture(64, 1);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  auto out = protect(encoders(), {x, {}, 8}, s).image;
+  EXPECT_EQ(out.sizes(), x.sizes());
+  EXPECT_GT((out - x).abs().max().item<double>(), 0.0);
+}
+
+TEST(Engine, SameSeedSameBytesOtherSeedOtherResult) {
+  auto x = picture(64);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  s.seed = 42;
+  auto a = protect(encoders(), {x, {}, 8}, s).image;
+  auto b = protect(encoders(), {x, {}, 8}, s).image;
+  EXPECT_TRUE(torch::equal(a, b));
+  s.seed = 43;
+  EXPECT_FALSE(torch::equal(a, protect(encoders(), {x, {}, 8}, s).image));
+}
+
+TEST(Engine, TiledOptimisationMatchesAFullPass) {
+  auto x = picture(128);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  s.tile = 128;  // one window: a full pass
+  auto full = protect(encoders(), {x, {}, 8}, s);
+  s.tile = 64;  // four windows a sweep
+  auto tiled = protect(encoders(), {x, {}, 8}, s);
+  EXPECT_EQ(tiled.steps, 4 * full.steps);
+  auto rf = measure_protection(encoders(), x, full.image, 8, s);
+  auto rt = measure_protection(encoders(), x, tiled.image, 8, s);
+  EXPECT_NEAR(rt.psnr, rf.psnr, 1.5);
+  for (std::size_t e = 0; e < encoders().size(); ++e)
+    EXPECT_NEAR(rt.surrogates[e].shift, rf.surrogates[e].shift, 0.3 * rf.surrogates[e].shift);
+}
+
+TEST(Engine, TiledEncodingMatchesAFullPass) {
+  auto x = painting(512);
+  for (const auto& e : encoders()) {
+    SCOPED_TRACE(e.spec->name);
+    auto full = encode(e, x), tiled = encode(e, x, 256);  // 2x2 tiles of 256 + 64 px halo
+    ASSERT_EQ(full.sizes(), tiled.sizes());
+    // taef2's GroupNorm sees per-tile statistics, so agreement is close, not exact.
+    EXPECT_LT(((tiled - full).norm() / full.norm()).item<double>(), 0.08);
+  }
+}
+
+TEST(Engine, CancellationStopsAtTheNextStep) {
+  int calls = 0;
+  ProtectSettings s;
+  try {
+    protect(encoders(), {picture(64), {}, 8}, s, [&](double) { return ++calls < 2; });
+    FAIL() << "not cancelled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Cancelled);
+  }
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(Eot, DifferentiableJpegTracksOpenCvJpeg) {
+  auto x = picture(64);
+  for (int q : {50, 75, 95}) {
+    SCOPED_TRACE(q);
+    auto real = opencv_jpeg(x, q);
+    auto approx = jpeg_approx(x, q);
+    EXPECT_GT(psnr(real, approx), 38.0);                 // stated tolerance
+    EXPECT_GT(psnr(real, approx), psnr(real, x) + 3.0);  // and it models the codec's loss
+  }
+  // Gradients flow through the rounding.
+  auto d = torch::zeros_like(x).requires_grad_(true);
+  auto g = torch::autograd::grad({jpeg_approx(x + d, 75).sum()}, {d})[0];
+  EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+}
+
+TEST(Eot, AreaResizeMatchesOpenCv) {
+  auto x = picture(64);
+  Transform t;
+  t.kind = Transform::Kind::Resize;
+  auto small = torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                         .size(std::vector<int64_t>{32, 32})
+                                                         .mode(torch::kArea));
+  EXPECT_LE((small - opencv_resize(x, 0.5)).abs().max().item<double>(), 0.5 / 255 + 1e-6);
+  for (auto kind : {Transform::Kind::Identity, Transform::Kind::Jpeg, Transform::Kind::Resize,
+                    Transform::Kind::NoiseBlur}) {
+    t.kind = kind;
+    t.scale = 0.6;
+    t.noise_sigma = 0.01;
+    t.blur_sigma = 0.5;
+    auto y = apply_transform(t, x);
+    EXPECT_EQ(y.sizes(), x.sizes());
+    EXPECT_TRUE(torch::equal(y, apply_transform(t, x)));  // repeatable
+  }
+}
+
+TEST(Metrics, AgreeWithAnalyticValues) {
+  auto x = torch::full({1, 3, 32, 32}, 0.5);
+  EXPECT_NEAR(psnr(x, x + 0.01), 40.0, 1e-4);  // MSE 1e-4
+  EXPECT_NEAR(ssim(x, x), 1.0, 1e-9);
+  // A constant offset c on a flat image: SSIM = (2 m (m+c) + C1) / (m^2 + (m+c)^2 + C1).
+  const double m = 0.5, c = 0.1, c1 = 1e-4;
+  EXPECT_NEAR(ssim(x, x + c), (2 * m * (m + c) + c1) / (m * m + (m + c) * (m + c) + c1), 1e-5);
+  EXPECT_NEAR(linf_codes(x, x + 3.0 / 255, 8), 3.0, 1e-4);
+}
+
+}  // namespace
+}  // namespace cloak::test
