@@ -179,10 +179,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       e["output_sha256"] = sha256_hex(read_file(out));
       manifest.save();
       ++done;
-      if (ctx.json)
-        std::cout << result_json(in, out, job, r).dump() << std::endl;
-      else if (!ctx.quiet)
-        std::cout << summary_line(out, r) << std::endl;
+      print_result(ctx, in, out, job, r);
     } catch (const Error& err) {
       if (err.kind() == ErrorKind::Cancelled) break;
       if (err.kind() == ErrorKind::Model || err.kind() == ErrorKind::Usage) throw;

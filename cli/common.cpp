@@ -148,6 +148,8 @@ bool ProgressBar::operator()(double fraction) {
   return !g_interrupted;
 }
 
+namespace {
+
 std::string summary_line(const fs::path& out, const FileResult& r) {
   std::ostringstream s;
   s.precision(3);
@@ -164,14 +166,22 @@ std::string summary_line(const fs::path& out, const FileResult& r) {
   return s.str();
 }
 
-nlohmann::json result_json(const fs::path& in, const fs::path& out, const FileJob& job,
-                           const FileResult& r) {
+}  // namespace
+
+nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::path& out,
+                            const FileJob& job, const FileResult& r) {
   auto j = to_json(r.report);
   j["input"] = in.string();
   j["output"] = out.string();
   j["settings"] = to_json(job.settings);
   j["steps"] = r.run.steps;
   j["seconds"] = r.run.seconds;
+  if (ctx.json) {
+    std::cout << j.dump() << std::endl;
+  } else if (!ctx.quiet) {
+    std::cout << summary_line(out, r) << std::endl;
+    if (ctx.verbose) std::cerr << j.dump(2) << std::endl;
+  }
   return j;
 }
 

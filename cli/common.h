@@ -72,10 +72,11 @@ class ProgressBar {
 extern std::atomic<bool> g_interrupted;
 void install_signal_handlers();
 
-// One human line for a protected image.
-std::string summary_line(const std::filesystem::path& out, const FileResult& r);
-nlohmann::json result_json(const std::filesystem::path& in, const std::filesystem::path& out,
-                           const FileJob& job, const FileResult& r);
+// Reports a protected image: a JSON line on stdout with --json, else one human line (and the full
+// report on stderr with --verbose); nothing with --quiet. Returns the JSON report.
+nlohmann::json print_result(const Context& ctx, const std::filesystem::path& in,
+                            const std::filesystem::path& out, const FileJob& job,
+                            const FileResult& r);
 
 void add_protect_command(CLI::App& app, Context& ctx);
 void add_batch_command(CLI::App& app, Context& ctx);

@@ -40,12 +40,7 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
     try {
       ProgressBar bar(ctx, in.filename().string());
       FileResult r = protect_file(encoders, in, out, job, std::ref(bar));
-      auto j = result_json(in, out, job, r);
-      reports.push_back(j);
-      if (ctx.json)
-        std::cout << j.dump() << std::endl;
-      else if (!ctx.quiet)
-        std::cout << summary_line(out, r) << std::endl;
+      reports.push_back(print_result(ctx, in, out, job, r));
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::Cancelled || e.kind() == ErrorKind::Usage ||
           e.kind() == ErrorKind::Model || plan.size() == 1)

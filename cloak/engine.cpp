@@ -192,7 +192,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
     // Cosine step decay from 30% to 5% of the local budget.
     const double step = 0.05 + 0.25 * 0.5 * (1 + std::cos(M_PI * s / std::max(1, sweeps - 1)));
     for (const Window& win : plan[static_cast<std::size_t>(s)]) {
-      const Transform t = settings.eot ? sample_transform(rng) : Transform{};
+      const Transform t = sample_transform(rng);
       auto x0w = crop(x0, win);
       auto d = crop(delta, win).clone().requires_grad_(true);
       auto x = quantize_ste((x0w + d).clamp(0, 1), input.bit_depth);

@@ -39,7 +39,6 @@ struct ProtectSettings {
   std::uint64_t seed = 0;
   torch::Tensor target;          // (1,3,h,w) in [0,1]: poison's anchor or cloak's decoy style
   std::string decoy = "cubist";  // cloak's built-in decoy when no target is given
-  bool eot = true;               // optimise through random JPEG/resize/noise/blur
   int tile = 256;                // optimisation window side: bounds memory at any image size
   torch::Device device = torch::kCPU;
 };

@@ -55,7 +55,6 @@ nlohmann::json to_json(const ProtectSettings& s) {
           {"strength", to_string(s.strength)},
           {"preset", to_string(s.preset)},
           {"seed", s.seed},
-          {"eot", s.eot},
           {"tile", s.tile},
           {"decoy", s.target.defined() ? "target image" : s.decoy}};
 }
