@@ -79,7 +79,9 @@ int main(int argc, char** argv) {
     std::cerr << "cloak: " << e.what() << "\n";
     return exit_code(e.kind());
   } catch (const std::exception& e) {
-    std::cerr << "cloak: " << e.what() << "\n";
+    // Library errors (libtorch's carry a backtrace) are cut to their first line.
+    const std::string what = e.what();
+    std::cerr << "cloak: " << what.substr(0, what.find('\n')) << "\n";
     return kFailure;
   }
 }

@@ -60,8 +60,4 @@ struct WriteOptions {
 void write_image(const Image& image, const std::filesystem::path& file,
                  const WriteOptions& options = {});
 
-// Encodes to bytes in `format` without metadata; what write_image writes before embedding it.
-std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, int jpeg_quality,
-                                        const std::string& name);
-
 }  // namespace cloak

@@ -179,6 +179,30 @@ cv::Mat to_mat(const Image& img, int depth, bool rgb) {
   return out;
 }
 
+// Encodes to bytes in `format` without metadata.
+std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, int jpeg_quality,
+                                        const std::string& name) {
+  const bool alpha = !image.alpha.empty();
+  if (alpha && (format == ImageFormat::Jpeg || format == ImageFormat::Bmp))
+    throw Error(ErrorKind::Usage, name + ": " + format_name(format) +
+                                      " cannot store transparency; write PNG, WebP or TIFF");
+  const bool deep =
+      image.bit_depth == 16 && (format == ImageFormat::Png || format == ImageFormat::Tiff);
+  const bool rgb = format == ImageFormat::Webp || (alpha && format == ImageFormat::Tiff);
+  cv::Mat pixels = to_mat(image, deep ? CV_16U : CV_8U, rgb);
+  if (format == ImageFormat::Png) return encode_png(pixels, image.metadata, name);
+  if (pixels.channels() == 3) cv::cvtColor(pixels, pixels, cv::COLOR_RGB2BGR);
+  if (pixels.channels() == 4) cv::cvtColor(pixels, pixels, cv::COLOR_RGBA2BGRA);
+  std::vector<int> params;
+  if (format == ImageFormat::Jpeg) params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
+  if (format == ImageFormat::Webp) params = {cv::IMWRITE_WEBP_QUALITY, 101};  // lossless
+  static const char* kExt[] = {".png", ".jpg", ".webp", ".tif", ".bmp"};
+  std::vector<std::uint8_t> out;
+  if (!cv::imencode(kExt[static_cast<int>(format)], pixels, out, params))
+    throw Error(ErrorKind::Output, name + ": " + format_name(format) + " encoding failed");
+  return out;
+}
+
 }  // namespace
 
 Image read_image(const fs::path& file, const ReadOptions& options) {
@@ -221,29 +245,6 @@ Image read_image(const fs::path& file, const ReadOptions& options) {
   }
   check_size(pixels.cols, pixels.rows);
   return to_image(apply_orientation(pixels, header.orientation), *format, std::move(metadata));
-}
-
-std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, int jpeg_quality,
-                                        const std::string& name) {
-  const bool alpha = !image.alpha.empty();
-  if (alpha && (format == ImageFormat::Jpeg || format == ImageFormat::Bmp))
-    throw Error(ErrorKind::Usage, name + ": " + format_name(format) +
-                                      " cannot store transparency; write PNG, WebP or TIFF");
-  const bool deep =
-      image.bit_depth == 16 && (format == ImageFormat::Png || format == ImageFormat::Tiff);
-  const bool rgb = format == ImageFormat::Webp || (alpha && format == ImageFormat::Tiff);
-  cv::Mat pixels = to_mat(image, deep ? CV_16U : CV_8U, rgb);
-  if (format == ImageFormat::Png) return encode_png(pixels, image.metadata, name);
-  if (pixels.channels() == 3) cv::cvtColor(pixels, pixels, cv::COLOR_RGB2BGR);
-  if (pixels.channels() == 4) cv::cvtColor(pixels, pixels, cv::COLOR_RGBA2BGRA);
-  std::vector<int> params;
-  if (format == ImageFormat::Jpeg) params = {cv::IMWRITE_JPEG_QUALITY, jpeg_quality};
-  if (format == ImageFormat::Webp) params = {cv::IMWRITE_WEBP_QUALITY, 101};  // lossless
-  static const char* kExt[] = {".png", ".jpg", ".webp", ".tif", ".bmp"};
-  std::vector<std::uint8_t> out;
-  if (!cv::imencode(kExt[static_cast<int>(format)], pixels, out, params))
-    throw Error(ErrorKind::Output, name + ": " + format_name(format) + " encoding failed");
-  return out;
 }
 
 void write_image(const Image& image, const fs::path& file, const WriteOptions& options) {
