@@ -51,13 +51,13 @@ std::string to_string(Preset p) {
   return p == Preset::Fast ? "fast" : p == Preset::Balanced ? "balanced" : "max";
 }
 
-namespace {
-
 int max_downscale(const std::vector<LoadedModel>& encoders) {
   int d = 8;
   for (const auto& e : encoders) d = std::max(d, e.spec->downscale);
   return d;
 }
+
+namespace {
 
 torch::Tensor to_encoder_input(const torch::Tensor& x, int multiple) {
   auto rgb = x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}) : x;

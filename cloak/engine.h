@@ -61,6 +61,10 @@ using ProgressFn = std::function<bool(double fraction)>;
 ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInput& input,
                       const ProtectSettings& settings, const ProgressFn& progress = {});
 
+// The side of the largest encoder's latent cell. An image narrower than one cell on either side
+// gives the encoders nothing to see, so it cannot be protected.
+int max_downscale(const std::vector<LoadedModel>& encoders);
+
 // The objective `settings` describe (cloak mode encodes its decoy once per encoder here).
 std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encoders,
                                           const ProtectSettings& settings);

@@ -3,18 +3,36 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <utility>
 #include <vector>
 
 namespace cloak {
 
-// Reads a whole file; throws cloak::Error (Input) naming the file when it cannot.
+// Reads a whole regular file (a folder, FIFO or device is refused before it is opened, so nothing
+// can hang); throws cloak::Error (Input) naming the file when it cannot.
 std::vector<std::uint8_t> read_file(const std::filesystem::path& file);
 
 // Writes bytes to a temporary file in the destination folder, flushes it to disk and moves it into
 // place. Without `overwrite`, an existing destination is never replaced (the check and the move are
-// one atomic step). Throws cloak::Error (Output) naming the file on failure; nothing is left
-// behind.
+// one atomic step). Temporaries left in that folder by killed Cloak processes are removed first.
+// Throws cloak::Error (Output) naming the file on failure; nothing is left behind.
 void write_file_atomic(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes,
                        bool overwrite);
+
+// Removes the temporary files that Cloak processes no longer running left in `dir` (one level).
+void remove_stale_temporaries(const std::filesystem::path& dir);
+
+// The files a run reads, by identity (device and inode), so that no path Cloak writes can reach
+// one of them: not through `..`, a symbolic link or a hard link.
+class InputFiles {
+ public:
+  explicit InputFiles(const std::vector<std::filesystem::path>& inputs);
+  // Throws cloak::Error (Output) naming `output` when it is one of the inputs.
+  void refuse_as_output(const std::filesystem::path& output) const;
+
+ private:
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::filesystem::path> ids_;
+};
 
 }  // namespace cloak

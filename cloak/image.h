@@ -40,12 +40,16 @@ struct Image {
 };
 
 struct ReadOptions {
-  int max_side = 16384;  // refused before decoding when either side is larger
+  // Refused from the header, before decoding, when either side or the area is larger. The area
+  // limit keeps a protect run within a few GiB (about 0.14 GiB a megapixel).
+  int max_side = 16384;
+  std::int64_t max_pixels = 4096 * 4096;
 };
 
-// Reads PNG (libpng: every colour type and depth, interlaced), JPEG, WebP, TIFF and BMP (OpenCV),
-// applies EXIF orientation and keeps metadata and the ICC profile. Throws cloak::Error (Input)
-// naming the file and the problem.
+// Reads PNG (libpng: every colour type and depth, interlaced), JPEG (libjpeg, corrupt data
+// refused), WebP, TIFF and BMP (OpenCV), applies EXIF orientation and keeps metadata and the ICC
+// profile. Animated and multi-page files, CMYK and files over the limits are refused. Throws
+// cloak::Error (Input) naming the file and the problem.
 Image read_image(const std::filesystem::path& file, const ReadOptions& options = {});
 
 struct WriteOptions {
@@ -54,9 +58,17 @@ struct WriteOptions {
   std::optional<std::filesystem::path> input;  // never written over, whatever `overwrite` says
 };
 
-// Encodes by the output's extension, embeds metadata (orientation reset to upright) and writes
-// atomically. 16-bit stays 16-bit where the format can hold it (PNG, TIFF). Throws cloak::Error
-// (Output, or Usage for an impossible request) naming the file.
+// Throws cloak::Error naming `file` when `image` cannot be written there: an extension Cloak does
+// not write (Usage), or transparency in a format without alpha (Output).
+void check_can_write(const Image& image, const std::filesystem::path& file);
+
+// Encodes for `file` by its extension with metadata embedded (orientation reset to upright); writes
+// nothing. 16-bit stays 16-bit where the format can hold it (PNG, TIFF).
+std::vector<std::uint8_t> encode_image(const Image& image, const std::filesystem::path& file,
+                                       int jpeg_quality);
+
+// encode_image, then an atomic write. Throws cloak::Error (Output, or Usage for an impossible
+// request) naming the file.
 void write_image(const Image& image, const std::filesystem::path& file,
                  const WriteOptions& options = {});
 

@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <iostream>
+#include <sstream>
 
 #include "cloak/error.h"
 #include "cloak/file_io.h"
 #include "cloak/image.h"
+#include "cloak/jpeg_codec.h"
 #include "cloak/metadata.h"
 #include "cloak/png_codec.h"
 #include "cloak/webp_icc.h"
@@ -61,29 +65,105 @@ std::optional<ImageFormat> sniff(const std::vector<std::uint8_t>& b) {
   return std::nullopt;
 }
 
-// Decoders that repair truncated data silently (libjpeg fills in grey) are checked first.
+std::uint32_t le32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  return b[at] | b[at + 1] << 8 | b[at + 2] << 16 | static_cast<std::uint32_t>(b[at + 3]) << 24;
+}
+
+// Truncation that a decoder would not notice (JPEG's is caught by libjpeg itself).
 void check_complete(ImageFormat format, const std::vector<std::uint8_t>& b,
                     const std::string& name) {
-  // Whether `marker` occurs in the last `tail` bytes.
-  const auto ends_with_marker = [&](const char* marker, std::size_t len, std::size_t tail) {
-    std::size_t from = b.size() > tail ? b.size() - tail : 0;
-    for (std::size_t i = from; i + len <= b.size(); ++i)
-      if (std::memcmp(b.data() + i, marker, len) == 0) return true;
-    return false;
-  };
   bool complete = true;
   if (format == ImageFormat::Png) {
-    complete = ends_with_marker("IEND", 4, 1024);
-  } else if (format == ImageFormat::Jpeg) {
-    // Entropy-coded data never holds FF D9 (0xFF bytes are stuffed), so it marks the real end.
-    complete = ends_with_marker("\xff\xd9", 2, 4096);
+    // IEND in the last 1 KiB.
+    const std::size_t from = b.size() > 1024 ? b.size() - 1024 : 0;
+    complete = false;
+    for (std::size_t i = from; i + 4 <= b.size() && !complete; ++i)
+      complete = std::memcmp(b.data() + i, "IEND", 4) == 0;
   } else if (format == ImageFormat::Webp) {
-    std::uint32_t riff = b[4] | b[5] << 8 | b[6] << 16 | static_cast<std::uint32_t>(b[7]) << 24;
-    complete = static_cast<std::uint64_t>(riff) + 8 <= b.size();
+    complete = b.size() >= 12 && static_cast<std::uint64_t>(le32(b, 4)) + 8 <= b.size();
   }
   if (!complete)
     throw Error(ErrorKind::Input,
                 name + ": corrupt " + format_name(format) + ": file is truncated");
+}
+
+// Number of pages (IFDs in the main chain) of a classic TIFF; 1 when it cannot tell.
+int tiff_pages(const std::vector<std::uint8_t>& b) {
+  if (b.size() < 8 || b[2] + b[3] != 42) return 1;
+  const bool le = b[0] == 'I';
+  const auto u16 = [&](std::size_t at) {
+    return le ? b[at] | b[at + 1] << 8 : b[at] << 8 | b[at + 1];
+  };
+  const auto u32 = [&](std::size_t at) {
+    return le ? le32(b, at)
+              : static_cast<std::uint32_t>(b[at]) << 24 | b[at + 1] << 16 | b[at + 2] << 8 |
+                    b[at + 3];
+  };
+  int pages = 0;
+  std::uint64_t ifd = u32(4);
+  // Each IFD must lie further on than the last, so a looping chain ends.
+  for (std::uint64_t last = 0; ifd > last && ifd + 2 <= b.size() && pages < 100000; ++pages) {
+    const std::uint64_t next_at = ifd + 2 + 12ull * u16(ifd);
+    last = ifd;
+    ifd = next_at + 4 <= b.size() ? u32(next_at) : 0;
+  }
+  return std::max(pages, 1);
+}
+
+// Animated and multi-page files hold more than one picture; Cloak would protect only the first
+// and leave the others readable, so they are refused.
+void refuse_several_pictures(ImageFormat format, const std::vector<std::uint8_t>& b,
+                             const std::string& name) {
+  std::string what;
+  if (format == ImageFormat::Png) {
+    // An acTL chunk before the first IDAT makes an animated PNG.
+    for (std::size_t at = 8; at + 8 <= b.size();) {
+      const std::uint32_t len =
+          static_cast<std::uint32_t>(b[at]) << 24 | b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3];
+      if (std::memcmp(b.data() + at + 4, "IDAT", 4) == 0) break;
+      if (std::memcmp(b.data() + at + 4, "acTL", 4) == 0) what = "an animated PNG";
+      at += 12ull + len;
+    }
+  } else if (format == ImageFormat::Webp) {
+    // The VP8X header's animation flag, or an ANIM chunk.
+    if (b.size() >= 21 && std::memcmp(b.data() + 12, "VP8X", 4) == 0 && (b[20] & 0x02))
+      what = "an animated WebP";
+  } else if (format == ImageFormat::Tiff) {
+    if (const int pages = tiff_pages(b); pages > 1)
+      what = "a TIFF with " + std::to_string(pages) + " pages";
+  }
+  if (!what.empty())
+    throw Error(ErrorKind::Input, name + ": is " + what +
+                                      "; Cloak protects one still picture a file (export each "
+                                      "frame or page as its own image first)");
+}
+
+// The ICC profile must describe the decoded pixels: CMYK or Lab data (converted naively by the
+// decoder) would get wrong colours, and its profile would lie about the output.
+void check_profile_matches(const std::vector<std::uint8_t>& icc, int channels,
+                           const std::string& name) {
+  if (icc.size() < 20) return;
+  const std::string space(icc.begin() + 16, icc.begin() + 20);
+  const std::string expected = channels == 1 ? "GRAY" : "RGB ";
+  if (space != expected)
+    throw Error(ErrorKind::Input,
+                name + ": colour space " + space.substr(0, space.find_last_not_of(' ') + 1) +
+                    " (from its ICC profile) is not supported; convert it to RGB (sRGB) first");
+}
+
+// OpenCV prints decoder failures to std::cerr; Cloak reports them in one line of its own.
+cv::Mat quiet_imdecode(const std::vector<std::uint8_t>& bytes) {
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  std::ostringstream sink;
+  std::streambuf* saved = std::cerr.rdbuf(sink.rdbuf());
+  cv::Mat m;
+  try {
+    m = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception&) {
+    m = cv::Mat();
+  }
+  std::cerr.rdbuf(saved);
+  return m;
 }
 
 cv::Mat apply_orientation(cv::Mat m, int orientation) {
@@ -179,13 +259,19 @@ cv::Mat to_mat(const Image& img, int depth, bool rgb) {
   return out;
 }
 
+ImageFormat output_format(const fs::path& file) {
+  auto format = format_from_extension(file);
+  if (!format)
+    throw Error(ErrorKind::Usage, file.string() +
+                                      ": unsupported output format (use .png, .jpg, .webp, .tif "
+                                      "or .bmp)");
+  return *format;
+}
+
 // Encodes to bytes in `format` without metadata.
 std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, int jpeg_quality,
                                         const std::string& name) {
   const bool alpha = !image.alpha.empty();
-  if (alpha && (format == ImageFormat::Jpeg || format == ImageFormat::Bmp))
-    throw Error(ErrorKind::Usage, name + ": " + format_name(format) +
-                                      " cannot store transparency; write PNG, WebP or TIFF");
   const bool deep =
       image.bit_depth == 16 && (format == ImageFormat::Png || format == ImageFormat::Tiff);
   const bool rgb = format == ImageFormat::Webp || (alpha && format == ImageFormat::Tiff);
@@ -205,6 +291,13 @@ std::vector<std::uint8_t> encode_pixels(const Image& image, ImageFormat format, 
 
 }  // namespace
 
+void check_can_write(const Image& image, const fs::path& file) {
+  const ImageFormat format = output_format(file);
+  if (!image.alpha.empty() && (format == ImageFormat::Jpeg || format == ImageFormat::Bmp))
+    throw Error(ErrorKind::Output, file.string() + ": " + format_name(format) +
+                                       " cannot store transparency; write PNG, WebP or TIFF");
+}
+
 Image read_image(const fs::path& file, const ReadOptions& options) {
   const std::string name = file.string();
   auto bytes = read_file(file);
@@ -218,6 +311,7 @@ Image read_image(const fs::path& file, const ReadOptions& options) {
     throw Error(ErrorKind::Input, name + ": content is " + format_name(*format) +
                                       " but the extension says " + format_name(*named));
   check_complete(*format, bytes, name);
+  refuse_several_pictures(*format, bytes, name);
   ImageMetadata metadata;
   // PNG's profile comes from libpng, WebP's from its ICCP chunk, the others' from exiv2.
   const bool icc_from_exiv2 = *format == ImageFormat::Jpeg || *format == ImageFormat::Tiff;
@@ -228,14 +322,23 @@ Image read_image(const fs::path& file, const ReadOptions& options) {
       throw Error(ErrorKind::Input, name + ": " + std::to_string(w) + "x" + std::to_string(h) +
                                         " is larger than the limit of " +
                                         std::to_string(options.max_side) + " px a side");
+    if (static_cast<std::int64_t>(w) * h > options.max_pixels) {
+      char text[160];
+      std::snprintf(text, sizeof text,
+                    ": %dx%d (%.1f megapixels) is larger than the limit of %.1f megapixels "
+                    "(--max-megapixels; memory grows with the area)",
+                    w, h, w * 1e-6 * h, options.max_pixels * 1e-6);
+      throw Error(ErrorKind::Input, name + text);
+    }
   };
   check_size(header.width, header.height);
   cv::Mat pixels;
   if (*format == ImageFormat::Png) {
     pixels = decode_png(bytes, name, metadata);
+  } else if (*format == ImageFormat::Jpeg) {
+    pixels = decode_jpeg(bytes, name);
   } else {
-    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
-    pixels = cv::imdecode(bytes, cv::IMREAD_UNCHANGED);
+    pixels = quiet_imdecode(bytes);
     if (pixels.empty())
       throw Error(ErrorKind::Input, name + ": corrupt " + format_name(*format) + ": cannot decode");
     if (pixels.depth() != CV_8U && pixels.depth() != CV_16U)
@@ -244,28 +347,32 @@ Image read_image(const fs::path& file, const ReadOptions& options) {
     pixels = to_file_order(pixels);
   }
   check_size(pixels.cols, pixels.rows);
+  check_profile_matches(metadata.icc, pixels.channels() <= 2 ? 1 : 3, name);
   return to_image(apply_orientation(pixels, header.orientation), *format, std::move(metadata));
 }
 
-void write_image(const Image& image, const fs::path& file, const WriteOptions& options) {
+std::vector<std::uint8_t> encode_image(const Image& image, const fs::path& file, int jpeg_quality) {
   const std::string name = file.string();
-  auto format = format_from_extension(file);
-  if (!format)
-    throw Error(ErrorKind::Usage,
-                name + ": unsupported output format (use .png, .jpg, .webp, .tif or .bmp)");
-  std::error_code ec;
-  if (options.input && fs::equivalent(file, *options.input, ec))
-    throw Error(ErrorKind::Output, name + ": is the input file; originals are never written over");
-  auto bytes = encode_pixels(image, *format, options.jpeg_quality, name);
+  check_can_write(image, file);
+  const ImageFormat format = output_format(file);
+  auto bytes = encode_pixels(image, format, jpeg_quality, name);
   const ImageMetadata& md = image.metadata;
-  const bool icc_by_exiv2 = *format == ImageFormat::Jpeg || *format == ImageFormat::Tiff;
-  const bool has_metadata =
-      !md.exif.empty() || !md.iptc.empty() || !md.xmp.empty() || (!md.icc.empty() && icc_by_exiv2);
-  if (has_metadata && *format != ImageFormat::Bmp)
-    bytes = embed_metadata(bytes, md, icc_by_exiv2, name);
-  if (*format == ImageFormat::Webp && !md.icc.empty())
+  // libpng and our WebP code write the profile with the pixels; exiv2 writes it for JPEG and TIFF.
+  // When exiv2 rewrites a PNG it drops an iCCP it was not given, so it is given PNG's too (exiv2
+  // 0.27 would write WebP's under the wrong chunk name).
+  const bool icc_with_pixels = format == ImageFormat::Png || format == ImageFormat::Webp;
+  const bool has_metadata = !md.exif.empty() || !md.iptc.empty() || !md.xmp.empty() ||
+                            (!md.icc.empty() && !icc_with_pixels);
+  if (has_metadata && format != ImageFormat::Bmp)
+    bytes = embed_metadata(bytes, md, format != ImageFormat::Webp, name);
+  if (format == ImageFormat::Webp && !md.icc.empty())
     bytes = webp_with_icc_profile(bytes, md.icc, image.width, image.height, !image.alpha.empty());
-  write_file_atomic(file, bytes, options.overwrite);
+  return bytes;
+}
+
+void write_image(const Image& image, const fs::path& file, const WriteOptions& options) {
+  if (options.input) InputFiles({*options.input}).refuse_as_output(file);
+  write_file_atomic(file, encode_image(image, file, options.jpeg_quality), options.overwrite);
 }
 
 }  // namespace cloak

@@ -5,6 +5,8 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <exiv2/exiv2.hpp>
 
+#include <algorithm>
+#include <iterator>
 #include <mutex>
 
 #include "cloak/error.h"
@@ -25,6 +27,32 @@ Exiv2::Image::AutoPtr open(const std::vector<std::uint8_t>& bytes) {
   return Exiv2::ImageFactory::open(bytes.data(), static_cast<long>(bytes.size()));
 }
 
+// What may carry a picture of the artwork: the EXIF thumbnail and other pages (IFD1 onwards,
+// SubIFDs), maker notes (cameras hide preview JPEGs there), strip/tile pointers and XMP
+// thumbnails. Only EXIF's main image, photo, GPS and interoperability tags are kept.
+void drop_embedded_pictures(Exiv2::ExifData& exif, Exiv2::XmpData* xmp) {
+  static const char* kKeptGroups[] = {"Image", "Photo", "GPSInfo", "Iop"};
+  static const char* kPictureTags[] = {"StripOffsets",
+                                       "StripByteCounts",
+                                       "TileOffsets",
+                                       "TileByteCounts",
+                                       "JPEGInterchangeFormat",
+                                       "JPEGInterchangeFormatLength",
+                                       "SubIFDs",
+                                       "MakerNote"};
+  for (auto it = exif.begin(); it != exif.end();) {
+    const std::string group = it->groupName(), tag = it->tagName();
+    const bool kept_group =
+        std::find(std::begin(kKeptGroups), std::end(kKeptGroups), group) != std::end(kKeptGroups);
+    const bool picture =
+        std::find(std::begin(kPictureTags), std::end(kPictureTags), tag) != std::end(kPictureTags);
+    it = kept_group && !picture ? std::next(it) : exif.erase(it);
+  }
+  if (!xmp) return;
+  for (auto it = xmp->begin(); it != xmp->end();)
+    it = it->key().rfind("Xmp.xmp.Thumbnails", 0) == 0 ? xmp->erase(it) : std::next(it);
+}
+
 }  // namespace
 
 ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::string& name,
@@ -38,6 +66,7 @@ ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::s
     auto& exif = img->exifData();
     auto orientation = exif.findKey(Exiv2::ExifKey("Exif.Image.Orientation"));
     if (orientation != exif.end()) header.orientation = static_cast<int>(orientation->toLong());
+    drop_embedded_pictures(exif, &img->xmpData());
     if (!exif.empty()) {
       Exiv2::Blob blob;
       Exiv2::ExifParser::encode(blob, Exiv2::littleEndian, exif);
@@ -47,7 +76,14 @@ ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::s
       Exiv2::DataBuf buf = Exiv2::IptcParser::encode(img->iptcData());
       metadata.iptc.assign(buf.pData_, buf.pData_ + buf.size_);
     }
-    metadata.xmp = img->xmpPacket();
+    if (!img->xmpData().empty()) {
+      std::string packet;
+      if (Exiv2::XmpParser::encode(packet, img->xmpData(), Exiv2::XmpParser::omitPacketWrapper) ==
+          0)
+        metadata.xmp = packet;
+    } else {
+      metadata.xmp = img->xmpPacket();  // unparsable: kept as it is, refused on writing
+    }
     if (with_icc && img->iccProfileDefined()) {
       const Exiv2::DataBuf* icc = img->iccProfile();
       metadata.icc.assign(icc->pData_, icc->pData_ + icc->size_);
@@ -63,6 +99,8 @@ std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encode
                                          const std::string& name) {
   try {
     auto img = open(encoded);
+    // What the encoder wrote (PNG's iCCP and its name) must be known to exiv2, or it is dropped.
+    img->readMetadata();
     if (!metadata.exif.empty()) {
       Exiv2::ExifData exif;
       Exiv2::ExifParser::decode(exif, metadata.exif.data(),
@@ -92,7 +130,14 @@ std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encode
     io.open();
     Exiv2::DataBuf out = io.read(static_cast<long>(io.size()));
     io.close();
-    return std::vector<std::uint8_t>(out.pData_, out.pData_ + out.size_);
+    std::vector<std::uint8_t> bytes(out.pData_, out.pData_ + out.size_);
+    // The last line of defence: no unprotected copy of the artwork may ride along.
+    auto check = open(bytes);
+    check->readMetadata();
+    if (!Exiv2::PreviewManager(*check).getPreviewProperties().empty())
+      throw Error(ErrorKind::Output,
+                  name + ": the output would still hold an unprotected preview image");
+    return bytes;
   } catch (const Exiv2::AnyError& e) {
     throw Error(ErrorKind::Output, name + ": cannot write metadata: " + e.what());
   }

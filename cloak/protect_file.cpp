@@ -2,8 +2,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "cloak/error.h"
+#include "cloak/file_io.h"
 #include "cloak/metadata.h"
 
 namespace cloak {
@@ -36,17 +39,33 @@ void add_ai_training_optout(ImageMetadata& metadata) {
         "Not to be used to train or fine-tune AI/ML models (protected with Cloak)."}});
 }
 
-FileResult protect_file(const std::vector<LoadedModel>& encoders, const std::filesystem::path& in,
-                        const std::filesystem::path& out, const FileJob& job,
-                        const ProgressFn& progress) {
+FileResult protect_to_bytes(const std::vector<LoadedModel>& encoders,
+                            const std::filesystem::path& in, const std::filesystem::path& out,
+                            const FileJob& job, const ProgressFn& progress) {
   Image image = read_image(in, job.read);
+  const int min_side = max_downscale(encoders);
+  if (std::min(image.width, image.height) < min_side)
+    throw Error(ErrorKind::Input, in.string() + ": " + std::to_string(image.width) + "x" +
+                                      std::to_string(image.height) +
+                                      " is too small to protect (the encoders see at least " +
+                                      std::to_string(min_side) + " px a side)");
+  check_can_write(image, out);
   auto x = image_tensor(image);
   FileResult r;
   r.run = protect(encoders, {x, alpha_mask(image), image.bit_depth}, job.settings, progress);
   r.report = measure_protection(encoders, x, r.run.image, image.bit_depth, job.settings);
   Image result = with_color(image, r.run.image);
   if (job.optout_tag) add_ai_training_optout(result.metadata);
-  write_image(result, out, {job.jpeg_quality, job.overwrite, in});
+  r.encoded = encode_image(result, out, job.jpeg_quality);
+  return r;
+}
+
+FileResult protect_file(const std::vector<LoadedModel>& encoders, const std::filesystem::path& in,
+                        const std::filesystem::path& out, const FileJob& job,
+                        const ProgressFn& progress) {
+  InputFiles({in}).refuse_as_output(out);
+  FileResult r = protect_to_bytes(encoders, in, out, job, progress);
+  write_file_atomic(out, r.encoded, job.overwrite);
   return r;
 }
 

@@ -22,6 +22,7 @@ struct FileJob {
 struct FileResult {
   ProtectOutput run;
   ProtectionReport report;
+  std::vector<std::uint8_t> encoded;  // the protected file's bytes, metadata included
 };
 
 // The colour planes as a (1,C,H,W) tensor, and where change is allowed (alpha > 0) as (1,1,H,W),
@@ -35,6 +36,14 @@ Image with_color(const Image& image, const torch::Tensor& color);
 // matching XMP usage-terms statement, keeping everything the artist already wrote.
 void add_ai_training_optout(ImageMetadata& metadata);
 
+// Reads `in`, protects and measures it, and encodes the result for `out` (format by extension,
+// metadata kept, opt-out tag added); writes nothing. Refuses, before any work, images smaller than
+// the encoders can see and outputs that cannot hold the image. Throws cloak::Error naming the file.
+FileResult protect_to_bytes(const std::vector<LoadedModel>& encoders,
+                            const std::filesystem::path& in, const std::filesystem::path& out,
+                            const FileJob& job, const ProgressFn& progress = {});
+
+// protect_to_bytes, then an atomic write of `out` (never over `in`).
 FileResult protect_file(const std::vector<LoadedModel>& encoders, const std::filesystem::path& in,
                         const std::filesystem::path& out, const FileJob& job,
                         const ProgressFn& progress = {});
