@@ -1,9 +1,12 @@
 // cloak batch DIR|LIST : a whole portfolio, resumable, shardable across a cluster.
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/common.h"
+#include "cloak/batch_manifest.h"
 #include "cloak/error.h"
 #include "cloak/file_io.h"
 #include "cloak/sha256.h"
@@ -73,119 +76,176 @@ std::uint64_t stable_hash(const std::string& s) {
   return h;
 }
 
-std::vector<fs::path> list_inputs(const BatchArgs& a, const fs::path& outdir) {
-  std::vector<fs::path> rel;
+bool is_inside(const fs::path& path, const fs::path& dir) {
+  const auto rel = path.lexically_relative(dir);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
+fs::path absolute_normal(const fs::path& p) {
+  return fs::absolute(p).lexically_normal();
+}
+
+// The deepest folder holding both.
+fs::path common_folder(const fs::path& a, const fs::path& b) {
+  fs::path common;
+  for (auto i = a.begin(), j = b.begin(); i != a.end() && j != b.end() && *i == *j; ++i, ++j)
+    common /= *i;
+  return common;
+}
+
+// Every input with its output inside `outdir`, keeping the relative structure: a folder's files
+// relative to it; a list's entries relative to the list's folder, or, when some lie outside it
+// (absolute or ../ paths), to the deepest folder that holds them all. Files inside `outdir` are
+// never inputs.
+std::vector<PlannedFile> plan_batch(const BatchArgs& a, const fs::path& outdir,
+                                    std::vector<std::string>& keys) {
+  std::vector<fs::path> inputs;
+  fs::path base;
   std::error_code ec;
+  const fs::path out_abs = absolute_normal(fs::weakly_canonical(outdir));
   if (fs::is_directory(a.source, ec)) {
+    base = absolute_normal(a.source);
     auto consider = [&](const fs::directory_entry& e) {
-      if (!e.is_regular_file() || !format_from_extension(e.path())) return;
-      auto r = e.path().lexically_relative(a.source);
-      if (fs::weakly_canonical(e.path()).string().rfind(fs::weakly_canonical(outdir).string() + "/",
-                                                        0) == 0)
-        return;
-      rel.push_back(r);
+      if (e.is_regular_file() && format_from_extension(e.path()))
+        inputs.push_back(absolute_normal(e.path()));
     };
     if (a.recursive)
       for (const auto& e : fs::recursive_directory_iterator(a.source)) consider(e);
     else
       for (const auto& e : fs::directory_iterator(a.source)) consider(e);
   } else {
-    auto bytes = read_file(a.source);
-    std::string line;
+    base = absolute_normal(a.source).parent_path();
+    const auto bytes = read_file(a.source);
     std::istringstream list(std::string(bytes.begin(), bytes.end()));
-    while (std::getline(list, line))
-      if (!line.empty() && line[0] != '#') rel.emplace_back(line);
+    for (std::string line; std::getline(list, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.empty() || line[0] == '#') continue;
+      const fs::path entry = fs::path(line).is_absolute() ? fs::path(line) : base / line;
+      inputs.push_back(entry.lexically_normal());
+    }
+    for (const auto& in : inputs)
+      if (!is_inside(in, base)) base = common_folder(base, in.parent_path());
   }
-  std::sort(rel.begin(), rel.end());
-  return rel;
+  std::sort(inputs.begin(), inputs.end());
+  inputs.erase(std::unique(inputs.begin(), inputs.end()), inputs.end());
+  std::vector<PlannedFile> plan;
+  for (const auto& in : inputs) {
+    if (is_inside(absolute_normal(fs::weakly_canonical(in, ec)), out_abs)) continue;
+    const fs::path rel = in.lexically_relative(base);
+    keys.push_back(rel.generic_string());
+    plan.push_back({in, with_format(outdir / rel, a.options.format), ""});
+  }
+  mark_collisions(plan);
+  return plan;
 }
 
-class Manifest {
- public:
-  Manifest(fs::path file, bool resume) : file_(std::move(file)) {
-    if (!fs::exists(file_)) return;
-    if (!resume)
-      throw Error(ErrorKind::Usage, file_.parent_path().string() +
-                                        ": holds an earlier batch; pass --resume to continue it");
-    auto bytes = read_file(file_);
-    try {
-      data_ = nlohmann::json::parse(bytes.begin(), bytes.end());
-    } catch (const nlohmann::json::exception&) {
-      throw Error(ErrorKind::Input, file_.string() + ": batch manifest is not valid JSON");
-    }
-  }
-  nlohmann::json& entry(const std::string& rel) { return data_["files"][rel]; }
-  bool has(const std::string& rel) const {
-    return data_.contains("files") && data_["files"].contains(rel);
-  }
-  void save() {
-    std::string text = data_.dump(1) + "\n";
-    write_file_atomic(file_, std::vector<std::uint8_t>(text.begin(), text.end()), true);
-  }
-
- private:
-  fs::path file_;
-  nlohmann::json data_ = {{"version", 1}, {"files", nlohmann::json::object()}};
-};
+std::string file_sha256(const fs::path& file) {
+  std::error_code ec;
+  return fs::is_regular_file(file, ec) ? sha256_hex(read_file(file)) : "";
+}
 
 int run_batch(const Context& ctx, const BatchArgs& a) {
   const fs::path outdir = a.outdir ? *a.outdir : fs::path(a.source.string() + "-cloaked");
+  std::error_code ec;
+  if (fs::equivalent(outdir, a.source, ec))
+    throw Error(ErrorKind::Usage, outdir.string() +
+                                      ": the output folder is the source folder; choose another "
+                                      "with -o (originals are never written over)");
   const Shard shard = parse_shard(a.shard);
   FileJob job = make_job(a.options, ctx);
   auto settings = to_json(job.settings);
   settings["quality"] = job.jpeg_quality;
   settings["optout_tag"] = job.optout_tag;
-  const fs::path base = fs::is_directory(a.source) ? a.source : a.source.parent_path();
-  std::vector<fs::path> files;
-  for (const auto& rel : list_inputs(a, outdir))
-    if (stable_hash(rel.generic_string()) % shard.count == shard.index) files.push_back(rel);
+  std::vector<std::string> all_keys;
+  const auto all = plan_batch(a, outdir, all_keys);
+  std::vector<PlannedFile> files;
+  std::vector<std::string> keys;
+  std::vector<fs::path> all_inputs;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    all_inputs.push_back(all[i].in);
+    if (stable_hash(all_keys[i]) % shard.count != shard.index) continue;
+    files.push_back(all[i]);
+    keys.push_back(all_keys[i]);
+  }
   if (a.options.dry_run) {
-    for (const auto& rel : files)
-      std::cout << (base / rel).string() << " -> "
-                << with_format(outdir / rel, a.options.format).string() << "\n";
+    for (const auto& f : files) std::cout << f.in.string() << " -> " << f.out.string() << "\n";
     return kOk;
   }
   fs::create_directories(outdir);
-  Manifest manifest(outdir / (shard.count > 1 ? "cloak-manifest." + std::to_string(shard.index) +
-                                                    "-of-" + std::to_string(shard.count) + ".json"
-                                              : "cloak-manifest.json"),
-                    a.resume);
+  BatchManifest manifest(
+      outdir / (shard.count > 1 ? "cloak-manifest." + std::to_string(shard.index) + "-of-" +
+                                      std::to_string(shard.count) + ".json"
+                                : "cloak-manifest.json"),
+      a.resume);
+  // What killed runs left half-written; the lock says no other batch is writing here.
+  remove_stale_temporaries(outdir);
+  for (const auto& e : fs::recursive_directory_iterator(outdir, ec))
+    if (e.is_directory()) remove_stale_temporaries(e.path());
+  const InputFiles inputs(all_inputs);
   const auto encoders = load_encoders(ctx, a.options.surrogates);
   int done = 0, skipped = 0, failed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (g_interrupted) break;
-    const std::string key = files[i].generic_string();
-    const fs::path in = base / files[i], out = with_format(outdir / files[i], a.options.format);
+    const auto& [in, out, plan_error] = files[i];
+    auto& e = manifest.entry(keys[i]);
     try {
+      if (!plan_error.empty()) throw Error(ErrorKind::Output, plan_error);
       const std::string in_sha = sha256_hex(read_file(in));
-      const bool known = manifest.has(key);
-      auto& e = manifest.entry(key);
-      if (known && e.value("status", "") == "done" && e.value("input_sha256", "") == in_sha &&
-          e["settings"] == settings && fs::exists(out) &&
-          sha256_hex(read_file(out)) == e.value("output_sha256", "")) {
+      const std::string out_sha = file_sha256(out);
+      const bool same_job = e.value("input_sha256", "") == in_sha && e.contains("settings") &&
+                            e["settings"] == settings;
+      // A finished output, or one whose writing was cut off after it landed: keep it.
+      if (same_job && !out_sha.empty() &&
+          ((e.value("status", "") == "done" && out_sha == e.value("output_sha256", "")) ||
+           (e.value("status", "") == "writing" && out_sha == e.value("pending_sha256", "")))) {
+        if (e["status"] == "writing") {
+          e["status"] = "done";
+          e["output_sha256"] = out_sha;
+          e.erase("pending_sha256");
+          manifest.save();
+        }
         ++skipped;
         continue;
       }
-      e = {{"status", "started"}, {"input_sha256", in_sha}, {"settings", settings}};
+      // Only what this batch wrote may be replaced without --overwrite.
+      const bool ours = !out_sha.empty() && (out_sha == e.value("output_sha256", "") ||
+                                             out_sha == e.value("pending_sha256", ""));
+      inputs.refuse_as_output(out);
+      if (!out_sha.empty() && !ours && !job.overwrite)
+        throw Error(ErrorKind::Output, out.string() +
+                                           ": already exists and was not written by this batch "
+                                           "(use --overwrite to replace it)");
+      if (fs::exists(out) && out_sha.empty())
+        throw Error(ErrorKind::Output, out.string() + ": exists and is not a regular file");
+      e["status"] = "started";
+      e["input_sha256"] = in_sha;
+      e["settings"] = settings;
+      e.erase("error");
+      manifest.save();
+      ProgressBar bar(
+          ctx, "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + "] " + keys[i]);
+      FileResult r = protect_to_bytes(encoders, in, out, job, std::ref(bar));
+      e["status"] = "writing";
+      e["output"] = out.lexically_relative(outdir).generic_string();
+      e["pending_sha256"] = sha256_hex(r.encoded);
       manifest.save();
       fs::create_directories(out.parent_path());
-      FileJob file_job = job;
-      file_job.overwrite = job.overwrite || known;  // an output this batch wrote before
-      ProgressBar bar(
-          ctx, "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + "] " + key);
-      FileResult r = protect_file(encoders, in, out, file_job, std::ref(bar));
+      write_file_atomic(out, r.encoded, !out_sha.empty());
       e["status"] = "done";
-      e["output"] = out.lexically_relative(outdir).generic_string();
-      e["output_sha256"] = sha256_hex(read_file(out));
+      e["output_sha256"] = e["pending_sha256"];
+      e.erase("pending_sha256");
       manifest.save();
       ++done;
       print_result(ctx, in, out, job, r);
-    } catch (const Error& err) {
-      if (err.kind() == ErrorKind::Cancelled) break;
-      if (err.kind() == ErrorKind::Model || err.kind() == ErrorKind::Usage) throw;
-      manifest.entry(key) = {{"status", "failed"}, {"error", err.what()}};
+    } catch (const std::exception& err) {
+      const auto* cloak_err = dynamic_cast<const Error*>(&err);
+      if (cloak_err && cloak_err->kind() == ErrorKind::Cancelled) break;
+      if (stops_the_run(err)) throw;
+      e["status"] = "failed";
+      e["error"] = file_error(err, in);
+      e.erase("pending_sha256");
       manifest.save();
-      std::cerr << "cloak: " << err.what() << "\n";
+      std::cerr << "cloak: " << file_error(err, in) << "\n";
       ++failed;
     }
   }

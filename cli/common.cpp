@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cloak/error.h"
@@ -43,7 +44,11 @@ void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
   cmd.add_option("--format", o.format, "output format: png, jpg, webp or same (as the input)")
       ->check(CLI::IsMember({"png", "jpg", "webp", "same"}));
   cmd.add_option("--quality", o.quality, "JPEG quality of the output")->check(CLI::Range(1, 100));
-  cmd.add_option("--max-side", o.max_side, "refuse images larger than this many pixels a side");
+  cmd.add_option("--max-side", o.read.max_side,
+                 "refuse images larger than this many pixels a side");
+  cmd.add_option("--max-megapixels", o.max_megapixels,
+                 "refuse larger images (memory grows about 0.14 GiB a megapixel)")
+      ->check(CLI::PositiveNumber);
   cmd.add_option("--surrogates", o.surrogates,
                  "encoders to optimise against (default: all installed)")
       ->delimiter(',');
@@ -73,7 +78,8 @@ FileJob make_job(const ProtectOptions& o, const Context& ctx) {
   job.jpeg_quality = o.quality;
   job.overwrite = o.overwrite;
   job.optout_tag = !o.no_optout_tag;
-  job.read.max_side = o.max_side;
+  job.read = o.read;
+  job.read.max_pixels = std::llround(o.max_megapixels * 1e6);
   return job;
 }
 
@@ -81,6 +87,29 @@ fs::path with_format(const fs::path& path, const std::string& format) {
   if (format == "same") return path;
   fs::path out = path;
   return out.replace_extension("." + format);
+}
+
+void mark_collisions(std::vector<PlannedFile>& plan) {
+  std::map<fs::path, const PlannedFile*> taken;
+  for (auto& f : plan) {
+    const auto [it, fresh] = taken.emplace(f.out.lexically_normal(), &f);
+    if (!fresh && f.error.empty())
+      f.error = f.in.string() + ": its output " + f.out.string() + " is also the output of " +
+                it->second->in.string() + "; rename one of them";
+  }
+}
+
+std::string file_error(const std::exception& e, const fs::path& file) {
+  if (dynamic_cast<const Error*>(&e)) return e.what();
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return file.string() + ": out of memory";
+  const std::string what = e.what();
+  return file.string() + ": " + what.substr(0, what.find('\n'));
+}
+
+bool stops_the_run(const std::exception& e) {
+  const auto* err = dynamic_cast<const Error*>(&e);
+  return err && (err->kind() == ErrorKind::Cancelled || err->kind() == ErrorKind::Model ||
+                 err->kind() == ErrorKind::Usage);
 }
 
 torch::Device device_of(const Context& ctx) {

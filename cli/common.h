@@ -39,7 +39,8 @@ struct ProtectOptions {
   std::string decoy = "cubist";
   std::uint64_t seed = 0;
   int quality = 95;
-  int max_side = 16384;
+  ReadOptions read;
+  double max_megapixels = static_cast<double>(ReadOptions{}.max_pixels) / 1e6;
   bool overwrite = false, dry_run = false, no_optout_tag = false;
   std::vector<std::string> surrogates;
 };
@@ -47,6 +48,20 @@ void add_protect_options(CLI::App& cmd, ProtectOptions& o);
 FileJob make_job(const ProtectOptions& o, const Context& ctx);
 // The output name for `in` with the chosen format: its own extension for "same".
 std::filesystem::path with_format(const std::filesystem::path& path, const std::string& format);
+
+// A run's plan: each input and the file it becomes.
+struct PlannedFile {
+  std::filesystem::path in, out;
+  std::string error;  // set when this file cannot be protected as planned
+};
+// Marks every file whose output an earlier one in the plan already takes.
+void mark_collisions(std::vector<PlannedFile>& plan);
+
+// A file's error in one line: Cloak's own messages name the file already; others (libtorch,
+// OpenCV, out of memory) are cut to their first line and get the file's name.
+std::string file_error(const std::exception& e, const std::filesystem::path& file);
+// Whether an error stops the whole run rather than failing one file.
+bool stops_the_run(const std::exception& e);
 
 // Applies --threads and --device, then loads the surrogate encoders (all that are installed, or
 // those named); warns about missing ones unless quiet.

@@ -1,12 +1,15 @@
 // cloak models list|verify|fetch : the surrogate weights.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <iostream>
 
 #include "cli/common.h"
 #include "cloak/error.h"
+#include "cloak/file_io.h"
 #include "cloak/sha256.h"
 
 extern char** environ;
@@ -57,23 +60,41 @@ int run_verify_models(const Context& ctx) {
   return bad ? kFailure : kOk;
 }
 
-// Downloads with the system curl (no shell involved).
+// Downloads with the system curl (no shell involved); curl's own message becomes one line of ours.
 void download(const std::string& url, const fs::path& to) {
+  const fs::path log = to.string() + ".log";
   std::vector<std::string> args = {"curl", "-fsSL", "--retry",   "2", "--connect-timeout",
                                    "20",   "-o",    to.string(), url};
   std::vector<char*> argv;
   for (auto& s : args) argv.push_back(s.data());
   argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
   pid_t pid;
-  if (posix_spawnp(&pid, "curl", nullptr, nullptr, argv.data(), environ) != 0)
+  const int spawned = posix_spawnp(&pid, "curl", &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0)
     throw Error(ErrorKind::Model,
                 "cannot download " + url + ": curl is not installed (apt-get install curl)");
   int status = 0;
   waitpid(pid, &status, 0);
+  std::string why;
+  std::error_code ec;
+  if (fs::exists(log, ec)) {
+    const auto bytes = read_file(log);
+    why.assign(bytes.begin(), bytes.end());
+    fs::remove(log, ec);
+  }
+  // "curl: (6) Could not resolve host: x" -> "Could not resolve host: x"
+  if (const auto paren = why.find(") "); why.rfind("curl: (", 0) == 0 && paren != std::string::npos)
+    why = why.substr(paren + 2);
+  why = why.substr(0, why.find('\n'));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw Error(ErrorKind::Model, "cannot download " + url + " (curl exit " +
-                                      std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
-                                      "): check the network connection");
+    throw Error(ErrorKind::Model, "cannot download " + url + ": " +
+                                      (why.empty() ? "curl failed" : why) +
+                                      " (check the network connection)");
 }
 
 int run_fetch(const Context& ctx) {
@@ -81,12 +102,19 @@ int run_fetch(const Context& ctx) {
   const fs::path dir = ctx.models_dir ? *ctx.models_dir : user_models_dir();
   fs::create_directories(dir);
   for (const auto& spec : model_specs()) {
-    if (auto found = find_model(spec, search);
-        found && sha256_file(found->file) == found->pinned->sha256) {
+    auto found = find_model(spec, search);
+    if (found && sha256_file(found->file) == found->pinned->sha256) {
       if (!ctx.quiet)
         std::printf("%-16s already installed: %s\n", spec.name.c_str(), found->file.c_str());
       continue;
     }
+    // A damaged file that fetch manages is replaced; one elsewhere would still be found first.
+    std::error_code ec;
+    const bool repair = found && fs::equivalent(found->file.parent_path(), dir, ec);
+    if (found && !repair)
+      throw Error(ErrorKind::Model, found->file.string() +
+                                        ": SHA-256 mismatch (damaged or tampered); delete it, "
+                                        "then run 'cloak models fetch' again");
     const fs::path dest = dir / spec.upstream.file,
                    tmp = dir / ("." + spec.upstream.file + ".part");
     download(spec.upstream.url, tmp);
@@ -98,7 +126,10 @@ int run_fetch(const Context& ctx) {
                                         "; nothing was installed");
     }
     fs::rename(tmp, dest);
-    if (!ctx.quiet) std::printf("%-16s installed %s\n", spec.name.c_str(), dest.c_str());
+    if (repair && found->file != dest) fs::remove(found->file);
+    if (!ctx.quiet)
+      std::printf("%-16s %s %s\n", spec.name.c_str(), repair ? "repaired:" : "installed",
+                  dest.c_str());
   }
   return kOk;
 }

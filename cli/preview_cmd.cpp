@@ -5,6 +5,7 @@
 
 #include "cli/common.h"
 #include "cloak/error.h"
+#include "cloak/file_io.h"
 
 namespace cloak::cli {
 
@@ -37,6 +38,11 @@ torch::Tensor for_preview(const Image& img, int size) {
 int run_preview(const Context& ctx, const PreviewArgs& a) {
   const fs::path out =
       a.output ? *a.output : a.input.parent_path() / (a.input.stem().string() + "-preview.png");
+  std::vector<fs::path> inputs = {a.input};
+  if (a.protected_) inputs.push_back(*a.protected_);
+  InputFiles(inputs).refuse_as_output(out);
+  if (!a.overwrite && fs::exists(out))
+    throw Error(ErrorKind::Output, out.string() + ": already exists (use --overwrite)");
   Image original = read_image(a.input);
   std::optional<Image> prot;
   if (a.protected_) prot = read_image(*a.protected_);

@@ -22,34 +22,47 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
   if (a.output && a.inputs.size() > 1)
     throw Error(ErrorKind::Usage, "-o names one output; with several inputs use --suffix");
   const FileJob job = make_job(a.options, ctx);
-  std::vector<std::pair<fs::path, fs::path>> plan;
+  std::vector<PlannedFile> plan;
   for (const auto& in : a.inputs) {
     fs::path out =
         a.output ? *a.output
                  : in.parent_path() / (in.stem().string() + a.suffix + in.extension().string());
-    plan.emplace_back(in, a.output ? out : with_format(out, a.options.format));
+    plan.push_back({in, a.output ? out : with_format(out, a.options.format), ""});
+  }
+  mark_collisions(plan);
+  // Before any work: nothing Cloak writes may be an input, or an existing file unless asked.
+  const InputFiles inputs(a.inputs);
+  if (a.report) {
+    inputs.refuse_as_output(*a.report);
+    for (const auto& f : plan)
+      if (f.out.lexically_normal() == a.report->lexically_normal())
+        throw Error(ErrorKind::Usage, a.report->string() + ": --report names an image output");
+    if (!a.options.overwrite && fs::exists(*a.report))
+      throw Error(ErrorKind::Output, a.report->string() + ": already exists (use --overwrite)");
   }
   if (a.options.dry_run) {
-    for (const auto& [in, out] : plan) std::cout << in.string() << " -> " << out.string() << "\n";
+    for (const auto& f : plan) std::cout << f.in.string() << " -> " << f.out.string() << "\n";
     return kOk;
   }
   const auto encoders = load_encoders(ctx, a.options.surrogates);
   nlohmann::json reports = nlohmann::json::array();
   int failed = 0;
-  for (const auto& [in, out] : plan) {
+  for (const auto& f : plan) {
     try {
-      ProgressBar bar(ctx, in.filename().string());
-      FileResult r = protect_file(encoders, in, out, job, std::ref(bar));
-      reports.push_back(print_result(ctx, in, out, job, r));
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::Cancelled || e.kind() == ErrorKind::Usage ||
-          e.kind() == ErrorKind::Model || plan.size() == 1)
-        throw;
-      std::cerr << "cloak: " << e.what() << "\n";
+      if (!f.error.empty()) throw Error(ErrorKind::Output, f.error);
+      inputs.refuse_as_output(f.out);
+      if (!job.overwrite && fs::exists(f.out))
+        throw Error(ErrorKind::Output, f.out.string() + ": already exists (use --overwrite)");
+      ProgressBar bar(ctx, f.in.filename().string());
+      FileResult r = protect_file(encoders, f.in, f.out, job, std::ref(bar));
+      reports.push_back(print_result(ctx, f.in, f.out, job, r));
+    } catch (const std::exception& e) {
+      if (stops_the_run(e)) throw;
+      std::cerr << "cloak: " << file_error(e, f.in) << "\n";
       ++failed;
     }
   }
-  if (a.report) {
+  if (a.report && !reports.empty()) {
     std::string text = (reports.size() == 1 ? reports[0] : reports).dump(2) + "\n";
     write_file_atomic(*a.report, std::vector<std::uint8_t>(text.begin(), text.end()),
                       a.options.overwrite);

@@ -24,22 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int code;
-  std::string output;
-};
-
-// Runs the cloak binary with `args` in `dir`; captures stdout and stderr together.
-CliRun cloak_cli(const fs::path& dir, const std::string& args) {
-  std::string cmd = "cd '" + dir.string() + "' && '" CLOAK_CLI "' " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 class Cli : public TempDirTest {
  protected:
   void write(const std::string& name, const Image& img) { write_image(img, path(name)); }

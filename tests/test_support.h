@@ -3,8 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -57,5 +63,56 @@ inline Image make_test_image(int w, int h, int color_channels, bool alpha, int b
       for (int x = 0; x < w; ++x) img.alpha.push_back(x < w / 4 ? 0.0f : q(0.3 + 0.7 * y / h));
   return img;
 }
+
+// A well-formed ICC v2 RGB display profile: 128-byte header, one tag (a 400-byte copyright text),
+// creator "clok" so that it differs from any profile a library might add.
+inline std::vector<std::uint8_t> make_icc_profile() {
+  std::vector<std::uint8_t> icc(556, 0);
+  auto put = [&](std::size_t at, const char* s) { std::memcpy(icc.data() + at, s, 4); };
+  icc[2] = 0x02;
+  icc[3] = 0x2C;  // big-endian size 556
+  icc[8] = 0x02;
+  icc[9] = 0x10;  // version 2.1
+  put(12, "mntr");
+  put(16, "RGB ");
+  put(20, "XYZ ");
+  put(36, "acsp");
+  const std::uint8_t d50[12] = {0, 0, 0xF6, 0xD6, 0, 1, 0, 0, 0, 0, 0xD3, 0x2D};
+  std::memcpy(icc.data() + 68, d50, 12);
+  icc[131] = 1;  // tag count
+  put(132, "cprt");
+  icc[139] = 144;
+  icc[142] = 0x01;
+  icc[143] = 0x98;  // offset 144, size 408
+  put(144, "text");
+  for (std::size_t i = 152; i < 551; ++i) icc[i] = static_cast<std::uint8_t>('a' + i % 26);
+  put(80, "clok");  // creator: distinguishes it from any profile a library might add
+  return icc;
+}
+
+inline void write_bytes(const std::filesystem::path& p, const std::vector<std::uint8_t>& b) {
+  std::ofstream(p, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
+}
+
+#ifdef CLOAK_CLI
+struct CliRun {
+  int code;
+  std::string output;
+};
+
+// Runs the cloak binary with `args` (a shell command line, so `env` and redirections work) in
+// `dir`; captures stdout and stderr together.
+inline CliRun cloak_cli(const std::filesystem::path& dir, const std::string& args,
+                        const std::string& prefix = "") {
+  std::string cmd = "cd '" + dir.string() + "' && " + prefix + "'" CLOAK_CLI "' " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+#endif
 
 }  // namespace cloak::test
