@@ -172,16 +172,17 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
     return kOk;
   }
   fs::create_directories(outdir);
-  BatchManifest manifest(
+  const InputFiles inputs(all_inputs);
+  const fs::path manifest_file =
       outdir / (shard.count > 1 ? "cloak-manifest." + std::to_string(shard.index) + "-of-" +
                                       std::to_string(shard.count) + ".json"
-                                : "cloak-manifest.json"),
-      a.resume);
+                                : "cloak-manifest.json");
+  inputs.refuse_as_output(manifest_file);
+  BatchManifest manifest(manifest_file, a.resume);
   // What killed runs left half-written; the lock says no other batch is writing here.
   remove_stale_temporaries(outdir);
   for (const auto& e : fs::recursive_directory_iterator(outdir, ec))
     if (e.is_directory()) remove_stale_temporaries(e.path());
-  const InputFiles inputs(all_inputs);
   const auto encoders = load_encoders(ctx, a.options.surrogates);
   int done = 0, skipped = 0, failed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {

@@ -51,6 +51,10 @@ struct ReadOptions {
 // profile. Animated and multi-page files, CMYK and files over the limits are refused. Throws
 // cloak::Error (Input) naming the file and the problem.
 Image read_image(const std::filesystem::path& file, const ReadOptions& options = {});
+// The same for a file's bytes held in memory; `file` names it (its extension is checked against
+// the content).
+Image decode_image(const std::vector<std::uint8_t>& bytes, const std::filesystem::path& file,
+                   const ReadOptions& options = {});
 
 struct WriteOptions {
   int jpeg_quality = 95;

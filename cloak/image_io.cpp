@@ -299,8 +299,12 @@ void check_can_write(const Image& image, const fs::path& file) {
 }
 
 Image read_image(const fs::path& file, const ReadOptions& options) {
+  return decode_image(read_file(file), file, options);
+}
+
+Image decode_image(const std::vector<std::uint8_t>& bytes, const fs::path& file,
+                   const ReadOptions& options) {
   const std::string name = file.string();
-  auto bytes = read_file(file);
   if (bytes.empty()) throw Error(ErrorKind::Input, name + ": file is empty");
   auto format = sniff(bytes);
   if (!format)
@@ -334,7 +338,7 @@ Image read_image(const fs::path& file, const ReadOptions& options) {
   check_size(header.width, header.height);
   cv::Mat pixels;
   if (*format == ImageFormat::Png) {
-    pixels = decode_png(bytes, name, metadata);
+    pixels = decode_png(bytes, name, metadata, options.max_pixels);
   } else if (*format == ImageFormat::Jpeg) {
     pixels = decode_jpeg(bytes, name);
   } else {

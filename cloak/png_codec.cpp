@@ -2,6 +2,7 @@
 
 #include <png.h>
 
+#include <cctype>
 #include <cstring>
 
 #include "cloak/error.h"
@@ -49,10 +50,29 @@ bool png_try(png_structp png, F&& calls) {
   return true;
 }
 
+// libpng allocates each chunk's claimed length before it reads the chunk, so a chunk that claims
+// more than the file holds is refused first.
+void check_chunk_lengths(const std::vector<std::uint8_t>& b, const std::string& name) {
+  for (std::size_t at = 8; at + 8 <= b.size();) {
+    const std::uint64_t len =
+        static_cast<std::uint64_t>(b[at]) << 24 | b[at + 1] << 16 | b[at + 2] << 8 | b[at + 3];
+    if (len + 12 > b.size() - at) {
+      std::string type(b.begin() + static_cast<long>(at) + 4,
+                       b.begin() + static_cast<long>(at) + 8);
+      for (char& c : type)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '?';
+      throw Error(ErrorKind::Input,
+                  name + ": corrupt PNG: chunk " + type + " claims more bytes than the file holds");
+    }
+    at += 12 + len;
+  }
+}
+
 }  // namespace
 
 cv::Mat decode_png(const std::vector<std::uint8_t>& bytes, const std::string& name,
-                   ImageMetadata& metadata) {
+                   ImageMetadata& metadata, std::int64_t max_pixels) {
+  check_chunk_lengths(bytes, name);
   PngState st;
   st.in = &bytes;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &st, on_error, on_warning);
@@ -66,6 +86,9 @@ cv::Mat decode_png(const std::vector<std::uint8_t>& bytes, const std::string& na
   bool ok = png_try(png, [&] {
     png_set_read_fn(png, &st, read_bytes);
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    // A chunk's claimed length (or a text chunk's inflated size) is allocated before it is read:
+    // cap it, so a lying length cannot take gigabytes.
+    png_set_chunk_malloc_max(png, 32u << 20);
     png_read_info(png, info);
     const int color_type = png_get_color_type(png, info);
     const int depth = png_get_bit_depth(png, info);
@@ -77,6 +100,7 @@ cv::Mat decode_png(const std::vector<std::uint8_t>& bytes, const std::string& na
     png_read_update_info(png, info);
     const int w = static_cast<int>(png_get_image_width(png, info));
     const int h = static_cast<int>(png_get_image_height(png, info));
+    if (static_cast<std::int64_t>(w) * h > max_pixels) png_error(png, "image is too large");
     const int channels = png_get_channels(png, info);
     const int out_depth = png_get_bit_depth(png, info);
     mat.create(h, w, CV_MAKETYPE(out_depth == 16 ? CV_16U : CV_8U, channels));

@@ -1,6 +1,7 @@
 // Readers for model weight files: safetensors and PyTorch's zip state dicts (.pth).
 #pragma once
 
+#include <torch/nn/module.h>
 #include <torch/types.h>
 
 #include <cstdint>

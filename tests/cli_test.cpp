@@ -12,11 +12,15 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <thread>
 
+#include "cloak/batch_manifest.h"
 #include "cloak/file_io.h"
+#include "cloak/sha256.h"
 #include "test_support.h"
 
 namespace cloak::test {
@@ -27,7 +31,9 @@ namespace fs = std::filesystem;
 class Cli : public TempDirTest {
  protected:
   void write(const std::string& name, const Image& img) { write_image(img, path(name)); }
-  CliRun run(const std::string& args) { return cloak_cli(dir_, args); }
+  CliRun run(const std::string& args, const std::string& prefix = "") {
+    return cloak_cli(dir_, args, prefix);
+  }
 };
 
 TEST_F(Cli, ProtectWritesAProtectedCopyWithinBudgetAndNeverOverwrites) {
@@ -187,6 +193,221 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
   CliRun nothing = run("batch in -o out -r --resume");
   EXPECT_NE(nothing.output.find("0 protected, 4 already done"), std::string::npos)
       << nothing.output;
+}
+
+pid_t spawn_cli(const fs::path& dir, const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir.c_str()) != 0) _exit(99);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv = {const_cast<char*>("cloak")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(CLOAK_CLI, argv.data());
+    _exit(98);
+  }
+  return pid;
+}
+
+nlohmann::json manifest_of(const fs::path& file) {
+  auto bytes = read_file(file);
+  return BatchManifest::parse(bytes, file.string());  // throws when damaged
+}
+
+TEST_F(Cli, KilledAtTwentyRandomPointsABatchLosesNothingAndRedoesNothing) {
+  fs::create_directories(path("in/sub"));
+  const int n = 12;  // about one finished per kill, so the kills fall all through the work
+  for (int i = 0; i < n; ++i)
+    write("in/" + std::string(i % 2 ? "sub/" : "") + "p" + std::to_string(i) + ".png",
+          make_test_image(40 + 4 * i, 48, 3, false, 8));
+  std::mt19937 rng(2026);
+  std::uniform_int_distribution<int> delay_ms(800, 3000);
+  std::map<std::string, ino_t> finished;  // output -> inode when first seen finished
+  const std::vector<std::string> args = {"batch", "in",       "-o",       "out",
+                                         "-r",    "--resume", "--preset", "fast"};
+  for (int k = 0; k < 20; ++k) {
+    SCOPED_TRACE("kill " + std::to_string(k));
+    pid_t pid = spawn_cli(dir_, args);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    if (!fs::exists(path("out/cloak-manifest.json"))) continue;
+    const auto m = manifest_of(path("out/cloak-manifest.json"));
+    for (const auto& [key, e] : m["files"].items()) {
+      if (e.value("status", "") != "done") continue;
+      const fs::path out = path("out") / e["output"].get<std::string>();
+      ASSERT_EQ(sha256_hex(read_file(out)), e["output_sha256"]) << key;
+      struct stat st;
+      ASSERT_EQ(stat(out.c_str(), &st), 0);
+      auto [it, fresh] = finished.emplace(out.string(), st.st_ino);
+      EXPECT_EQ(it->second, st.st_ino) << out << " was redone";
+    }
+  }
+  // A temporary from a dead writer, as a kill during the final write leaves one.
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const fs::path stale = path("out/sub/.p1.png.cloak-" + std::to_string(dead) + "-AbC123");
+  fs::create_directories(stale.parent_path());
+  write_bytes(stale, {1, 2, 3});
+  CliRun last = run("batch in -o out -r --resume --preset fast");
+  ASSERT_EQ(last.code, 0) << last.output;
+  for (int i = 0; i < n; ++i) {
+    const fs::path out =
+        path("out/" + std::string(i % 2 ? "sub/" : "") + "p" + std::to_string(i) + ".png");
+    EXPECT_EQ(read_image(out).width, 40 + 4 * i);
+    struct stat st;
+    ASSERT_EQ(stat(out.c_str(), &st), 0);
+    if (finished.count(out.string())) {
+      EXPECT_EQ(finished[out.string()], st.st_ino) << out;
+    }
+  }
+  int files = 0;
+  for (auto& e : fs::recursive_directory_iterator(path("out"))) {
+    EXPECT_EQ(e.path().filename().string().find(".cloak-"), std::string::npos)
+        << "temporary left: " << e.path();
+    files += e.is_regular_file();
+  }
+  EXPECT_EQ(files, n + 2);  // the outputs, the manifest and its lock file
+  for (const auto& [key, e] : manifest_of(path("out/cloak-manifest.json"))["files"].items())
+    EXPECT_EQ(e["status"], "done") << key;
+  std::cout << "finished before the last resume: " << finished.size() << " of " << n << "\n";
+}
+
+TEST_F(Cli, ResumeReplacesOnlyWhatTheBatchItselfWrote) {
+  // A list with an absolute path and a ../ path: outputs land inside -o, never among originals.
+  fs::create_directories(path("art"));
+  fs::create_directories(path("lists"));
+  write("art/piece.png", make_test_image(48, 48, 3, false, 8));
+  write("art/piece.jpg", make_test_image(56, 48, 3, false, 8));
+  write("art/other.png", make_test_image(40, 48, 3, false, 8));
+  const auto master = read_file(path("art/piece.png"));
+  write_bytes(path("lists/list.txt"), [&] {
+    std::string t = path("art/piece.jpg").string() + "\n../art/other.png\n";
+    return std::vector<std::uint8_t>(t.begin(), t.end());
+  }());
+  for (const char* flags : {"", " --resume"}) {
+    CliRun r = run(std::string("batch lists/list.txt -o out --format png --preset fast") + flags);
+    EXPECT_EQ(r.code, 0) << r.output;
+  }
+  EXPECT_EQ(read_file(path("art/piece.png")), master);
+  EXPECT_EQ(read_image(path("out/art/piece.png")).width, 56);
+  EXPECT_EQ(read_image(path("out/art/other.png")).width, 40);
+
+  // An unrelated file already in the output folder is refused, and stays refused on --resume.
+  fs::create_directories(path("in"));
+  write("in/x.png", make_test_image(48, 48, 3, false, 8));
+  write("in/y.png", make_test_image(48, 40, 3, false, 8));
+  write("in/cover.jpg", make_test_image(48, 48, 3, false, 8));
+  write("in/cover.png", make_test_image(40, 40, 3, false, 8));
+  fs::create_directories(path("out2"));
+  write_bytes(path("out2/x.png"), {'m', 'i', 'n', 'e'});
+  for (const char* flags : {"", " --resume"}) {
+    SCOPED_TRACE(flags);
+    CliRun r = run(std::string("batch in -o out2 --format png --preset fast") + flags);
+    EXPECT_EQ(r.code, 3) << r.output;
+    EXPECT_NE(r.output.find("out2/x.png: already exists and was not written by this batch"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("in/cover.png: its output out2/cover.png is also the output of "),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(read_file(path("out2/x.png")), std::vector<std::uint8_t>({'m', 'i', 'n', 'e'}));
+  }
+  EXPECT_EQ(read_image(path("out2/cover.png")).width, 48);  // from cover.jpg, the first
+  const auto m = manifest_of(path("out2/cloak-manifest.json"))["files"];
+  EXPECT_EQ(m["cover.jpg"]["status"], "done");
+  EXPECT_EQ(m["cover.png"]["status"], "failed");
+  EXPECT_EQ(m["x.png"]["status"], "failed");
+  EXPECT_EQ(m["y.png"]["status"], "done");
+
+  CliRun same = run("batch in -o in");
+  EXPECT_EQ(same.code, 2) << same.output;
+  EXPECT_NE(same.output.find("the output folder is the source folder"), std::string::npos);
+  CliRun same2 = run("batch in -o ./in/../in");
+  EXPECT_EQ(same2.code, 2) << same2.output;
+}
+
+TEST_F(Cli, OneBadFileFailsAloneInABatch) {
+  fs::create_directories(path("in"));
+  write("in/a-sliver.png", make_test_image(1, 64, 3, false, 8));
+  write("in/b-clear.png", make_test_image(48, 48, 3, true, 8));
+  write("in/c-ok.png", make_test_image(48, 48, 3, false, 8));
+  for (const char* flags : {"", " --resume"}) {
+    SCOPED_TRACE(flags);
+    CliRun r = run(std::string("batch in -o out --format jpg --preset fast") + flags);
+    EXPECT_EQ(r.code, 3) << r.output;
+    EXPECT_NE(r.output.find("a-sliver.png: 1x64 is too small to protect"), std::string::npos);
+    EXPECT_NE(r.output.find("b-clear.jpg: JPEG cannot store transparency"), std::string::npos)
+        << r.output;
+  }
+  EXPECT_EQ(read_image(path("out/c-ok.jpg")).width, 48);
+}
+
+TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
+  fs::create_directories(path("in"));
+  for (int i = 0; i < 3; ++i)
+    write("in/p" + std::to_string(i) + ".png", make_test_image(64, 64, 3, false, 8));
+  pid_t first = spawn_cli(dir_, {"batch", "in", "-o", "out", "--preset", "fast"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(path("out/cloak-manifest.json")) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CliRun second = run("batch in -o out --resume --preset fast");
+  int status = 0;
+  waitpid(first, &status, 0);
+  EXPECT_EQ(second.code, 1) << second.output;
+  EXPECT_NE(second.output.find("out: another cloak batch is working in this folder"),
+            std::string::npos)
+      << second.output;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (const auto& [key, e] : manifest_of(path("out/cloak-manifest.json"))["files"].items())
+    EXPECT_EQ(e["status"], "done") << key;
+  CliRun again = run("batch in -o out --resume --preset fast");
+  EXPECT_NE(again.output.find("0 protected, 3 already done"), std::string::npos) << again.output;
+}
+
+TEST_F(Cli, ModelsFetchRepairsADamagedFileAndReportsNetworkErrorsInOneLine) {
+  // A stand-in curl: serves the upstream files from ../shared, or fails as offline curl does.
+  fs::create_directories(path("bin"));
+  const std::string fake =
+      "#!/bin/sh\n"
+      "while [ $# -gt 1 ]; do [ \"$1\" = -o ] && dest=$2; shift; done\n"
+      "[ -n \"$OFFLINE\" ] && { echo 'curl: (6) Could not resolve host: "
+      "raw.githubusercontent.com' >&2; exit 6; }\n"
+      "cp \"" +
+      models_dir().string() + "/$(basename \"$1\")\" \"$dest\"\n";
+  write_bytes(path("bin/curl"), std::vector<std::uint8_t>(fake.begin(), fake.end()));
+  fs::permissions(path("bin/curl"), fs::perms::owner_all);
+  fs::create_directories(path("models"));
+  for (const char* f :
+       {"taef2_encoder.safetensors", "taesana_encoder.safetensors", "taef2_decoder.safetensors"})
+    fs::copy_file(models_dir() / f, path(std::string("models/") + f));
+  auto damaged = read_file(path("models/taef2_encoder.safetensors"));
+  damaged[5000] ^= 0x40;
+  fs::remove(path("models/taef2_encoder.safetensors"));
+  write_bytes(path("models/taef2_encoder.safetensors"), damaged);
+  const std::string env = "PATH='" + path("bin").string() + "':$PATH ";
+  CliRun offline = run("--models models models fetch", env + "OFFLINE=1 ");
+  EXPECT_EQ(offline.code, 1) << offline.output;
+  const auto error_at = offline.output.find("cloak: ");
+  ASSERT_NE(error_at, std::string::npos) << offline.output;
+  EXPECT_EQ(offline.output.find('\n', error_at), offline.output.size() - 1) << offline.output;
+  EXPECT_NE(offline.output.find("cannot download https://raw.githubusercontent.com/"),
+            std::string::npos);
+  EXPECT_NE(offline.output.find(": Could not resolve host: raw.githubusercontent.com (check"),
+            std::string::npos)
+      << offline.output;
+  EXPECT_EQ(offline.output.find("curl: (6)"), std::string::npos) << offline.output;
+  CliRun fetch = run("--models models models fetch", env);
+  EXPECT_EQ(fetch.code, 0) << fetch.output;
+  EXPECT_NE(fetch.output.find("taef2_encoder    repaired:"), std::string::npos) << fetch.output;
+  EXPECT_FALSE(fs::exists(path("models/taef2_encoder.safetensors")));
+  EXPECT_EQ(run("--models models models verify").code, 0);
+  write("ok.png", make_test_image(48, 48, 3, false, 8));
+  EXPECT_EQ(run("--models models protect ok.png --preset fast").code, 0);
 }
 
 TEST_F(Cli, ShardsPartitionTheFilesExactly) {

@@ -295,6 +295,14 @@ TEST_F(Hostile, PipesDevicesFoldersAndLinksAreRefused) {
     expect_refused("ok.png", "originals are never written over",
                    std::string("--overwrite --report ") + out, out);
   }
+  // The preview's contact sheet, pointed at either image it shows.
+  for (const char* args : {"preview ok.png -o hard.png --overwrite",
+                           "preview clear.png ok.png -o link.png --overwrite"}) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("originals are never written over"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(read_file(path("ok.png")), png_);
 }
 
 TEST_F(Hostile, ThumbnailsNeverCarryAnUnprotectedCopy) {
