@@ -6,6 +6,7 @@ packages=(
   libtorch-dev libopencv-dev libpng-dev libjpeg-dev libcli11-dev libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libexiv2-dev libzip-dev libssl-dev
   gimp libgimp2.0-dev
+  clang libclang-rt-14-dev libfuzzer-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

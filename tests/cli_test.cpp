@@ -271,7 +271,8 @@ TEST_F(Cli, KilledAtTwentyRandomPointsABatchLosesNothingAndRedoesNothing) {
     files += e.is_regular_file();
   }
   EXPECT_EQ(files, n + 2);  // the outputs, the manifest and its lock file
-  for (const auto& [key, e] : manifest_of(path("out/cloak-manifest.json"))["files"].items())
+  const auto final_manifest = manifest_of(path("out/cloak-manifest.json"));
+  for (const auto& [key, e] : final_manifest["files"].items())
     EXPECT_EQ(e["status"], "done") << key;
   std::cout << "finished before the last resume: " << finished.size() << " of " << n << "\n";
 }
@@ -363,7 +364,8 @@ TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
             std::string::npos)
       << second.output;
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  for (const auto& [key, e] : manifest_of(path("out/cloak-manifest.json"))["files"].items())
+  const auto final_manifest = manifest_of(path("out/cloak-manifest.json"));
+  for (const auto& [key, e] : final_manifest["files"].items())
     EXPECT_EQ(e["status"], "done") << key;
   CliRun again = run("batch in -o out --resume --preset fast");
   EXPECT_NE(again.output.find("0 protected, 3 already done"), std::string::npos) << again.output;
