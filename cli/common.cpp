@@ -61,9 +61,7 @@ FileJob make_job(const ProtectOptions& o, const Context& ctx) {
   FileJob job;
   auto& s = job.settings;
   s.mode = o.mode == "cloak" ? Mode::Cloak : o.mode == "poison" ? Mode::Poison : Mode::Guard;
-  s.strength = o.strength == "low"    ? Strength::Low
-               : o.strength == "high" ? Strength::High
-                                      : Strength::Medium;
+  s.strength = strength_from_name(o.strength);
   s.preset = o.preset == "fast" ? Preset::Fast : o.preset == "max" ? Preset::Max : Preset::Balanced;
   s.seed = o.seed;
   s.decoy = o.decoy;
@@ -147,6 +145,27 @@ std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std
   return out;
 }
 
+Autoencoder load_autoencoder(const Context& ctx) {
+  const auto search = model_search_path(ctx.models_dir);
+  Autoencoder ae{load_model(model_spec("taef2_encoder"), search),
+                 load_model(model_spec("taef2_decoder"), search)};
+  ae.encoder.net->to(device_of(ctx));
+  ae.decoder.net->to(device_of(ctx));
+  return ae;
+}
+
+Strength strength_from_name(const std::string& name) {
+  return name == "low" ? Strength::Low : name == "high" ? Strength::High : Strength::Medium;
+}
+
+std::pair<Image, Image> read_pair(const fs::path& original, const fs::path& protected_) {
+  Image a = read_image(original), b = read_image(protected_);
+  if (a.width != b.width || a.height != b.height || a.color_channels != b.color_channels)
+    throw Error(ErrorKind::Input, protected_.string() + ": not the same size and colour type as " +
+                                      original.string());
+  return {std::move(a), std::move(b)};
+}
+
 namespace {
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -198,8 +217,9 @@ std::string summary_line(const fs::path& out, const FileResult& r) {
 }  // namespace
 
 nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::path& out,
-                            const FileJob& job, const FileResult& r) {
+                            const FileJob& job, const FileResult& r, const nlohmann::json& audit) {
   auto j = to_json(r.report);
+  if (!audit.is_null()) j["audit"] = audit;
   j["input"] = in.string();
   j["output"] = out.string();
   j["settings"] = to_json(job.settings);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cloak/audit.h"
 #include "cloak/engine.h"
 #include "cloak/protect_file.h"
 
@@ -67,6 +68,15 @@ bool stops_the_run(const std::exception& e);
 // those named); warns about missing ones unless quiet.
 std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names);
 torch::Device device_of(const Context& ctx);
+// The taef2 autoencoder (encoder and decoder) on the chosen device.
+Autoencoder load_autoencoder(const Context& ctx);
+
+Strength strength_from_name(const std::string& name);
+// An original and its protected copy, refused unless they match in size and colour type.
+std::pair<Image, Image> read_pair(const std::filesystem::path& original,
+                                  const std::filesystem::path& protected_);
+// The audit as a table on stdout, with the attacks that removed the protection named plainly.
+void print_audit(const AuditReport& r, const std::string& strength);
 
 // A progress bar with ETA on stderr when it is a terminal (and not --quiet/--json); nothing else.
 class ProgressBar {
@@ -88,15 +98,17 @@ extern std::atomic<bool> g_interrupted;
 void install_signal_handlers();
 
 // Reports a protected image: a JSON line on stdout with --json, else one human line (and the full
-// report on stderr with --verbose); nothing with --quiet. Returns the JSON report.
+// report on stderr with --verbose); nothing with --quiet. Returns the JSON report, which holds
+// `audit` when that is not null.
 nlohmann::json print_result(const Context& ctx, const std::filesystem::path& in,
                             const std::filesystem::path& out, const FileJob& job,
-                            const FileResult& r);
+                            const FileResult& r, const nlohmann::json& audit = nullptr);
 
 void add_protect_command(CLI::App& app, Context& ctx);
 void add_batch_command(CLI::App& app, Context& ctx);
 void add_preview_command(CLI::App& app, Context& ctx);
 void add_verify_command(CLI::App& app, Context& ctx);
+void add_audit_command(CLI::App& app, Context& ctx);
 void add_models_command(CLI::App& app, Context& ctx);
 
 }  // namespace cloak::cli

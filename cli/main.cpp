@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   add_batch_command(app, ctx);
   add_preview_command(app, ctx);
   add_verify_command(app, ctx);
+  add_audit_command(app, ctx);
   add_models_command(app, ctx);
   const auto is_command = [&](const std::string& name) {
     for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
@@ -63,7 +64,7 @@ int main(int argc, char** argv) {
   };
   if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
     std::cerr << "cloak: unknown command '" << argv[1]
-              << "' (commands: protect, batch, preview, verify, models; see cloak --help)\n";
+              << "' (commands: protect, batch, preview, verify, audit, models; see cloak --help)\n";
     return kUsage;
   }
   try {

@@ -46,14 +46,9 @@ int run_preview(const Context& ctx, const PreviewArgs& a) {
   Image original = read_image(a.input);
   std::optional<Image> prot;
   if (a.protected_) prot = read_image(*a.protected_);
-  const auto search = model_search_path(ctx.models_dir);
-  const LoadedModel encoder = load_model(model_spec("taef2_encoder"), search);
-  const LoadedModel decoder = load_model(model_spec("taef2_decoder"), search);
+  const Autoencoder ae = load_autoencoder(ctx);
   torch::NoGradGuard no_grad;
-  auto seen = [&](const torch::Tensor& x) {
-    auto y = decoder.net->forward(encode(encoder, x)).clamp(0, 1);
-    return y.slice(2, 0, x.size(2)).slice(3, 0, x.size(3));
-  };
+  auto seen = [&](const torch::Tensor& x) { return reconstruct(ae, x); };
   auto x = for_preview(original, a.size);
   // Row 1: the original and what the AI sees of it. Row 2: the same for the protected copy, and
   // the difference between the two images amplified 10x.

@@ -15,6 +15,7 @@ struct ProtectArgs {
   std::vector<fs::path> inputs;
   std::optional<fs::path> output, report;
   std::string suffix = "-cloaked";
+  bool audit = false;
   ProtectOptions options;
 };
 
@@ -45,6 +46,8 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
     return kOk;
   }
   const auto encoders = load_encoders(ctx, a.options.surrogates);
+  std::optional<Autoencoder> ae;
+  if (a.audit) ae = load_autoencoder(ctx);
   nlohmann::json reports = nlohmann::json::array();
   int failed = 0;
   for (const auto& f : plan) {
@@ -55,7 +58,13 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
         throw Error(ErrorKind::Output, f.out.string() + ": already exists (use --overwrite)");
       ProgressBar bar(ctx, f.in.filename().string());
       FileResult r = protect_file(encoders, f.in, f.out, job, std::ref(bar));
-      reports.push_back(print_result(ctx, f.in, f.out, job, r));
+      std::optional<AuditReport> attacked;
+      if (ae)
+        attacked = audit(encoders, *ae, image_tensor(read_image(f.in, job.read)), r.run.image,
+                         strength_budget(job.settings.strength).min_shift_jpeg75);
+      reports.push_back(
+          print_result(ctx, f.in, f.out, job, r, attacked ? to_json(*attacked) : nlohmann::json()));
+      if (attacked && !ctx.quiet && !ctx.json) print_audit(*attacked, a.options.strength);
     } catch (const std::exception& e) {
       if (stops_the_run(e)) throw;
       std::cerr << "cloak: " << file_error(e, f.in) << "\n";
@@ -79,6 +88,8 @@ void add_protect_command(CLI::App& app, Context& ctx) {
   cmd->add_option("-o,--output", args->output, "output file (one input only)");
   cmd->add_option("--suffix", args->suffix, "added to the input's name for the output");
   cmd->add_option("--report", args->report, "write the measured protection report here (JSON)");
+  cmd->add_flag("--audit", args->audit,
+                "also attack the result as a mimic would (cloak audit) and report what survives");
   add_protect_options(*cmd, args->options);
   cmd->footer(
       "Examples:\n"

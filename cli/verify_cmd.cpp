@@ -17,17 +17,10 @@ struct VerifyArgs {
 };
 
 int run_verify(const Context& ctx, const VerifyArgs& a) {
-  Image original = read_image(a.original), prot = read_image(a.protected_);
-  if (original.width != prot.width || original.height != prot.height ||
-      original.color_channels != prot.color_channels)
-    throw Error(
-        ErrorKind::Input,
-        a.protected_.string() + ": not the same size and colour type as " + a.original.string());
+  const auto [original, prot] = read_pair(a.original, a.protected_);
   const auto encoders = load_encoders(ctx, a.surrogates);
   ProtectSettings untargeted;
-  untargeted.strength = a.strength == "low"    ? Strength::Low
-                        : a.strength == "high" ? Strength::High
-                                               : Strength::Medium;
+  untargeted.strength = strength_from_name(a.strength);
   auto report = measure_protection(encoders, image_tensor(original), image_tensor(prot),
                                    original.bit_depth, untargeted);
   const double threshold = strength_budget(untargeted.strength).min_shift_jpeg75;

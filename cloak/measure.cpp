@@ -50,6 +50,20 @@ torch::Tensor opencv_resize(const torch::Tensor& image, double factor) {
   return from_mat8(out);
 }
 
+torch::Tensor opencv_resize_to(const torch::Tensor& image, int64_t h, int64_t w) {
+  cv::Mat out;
+  const bool shrink = h * w < image.size(2) * image.size(3);
+  cv::resize(to_mat8(image), out, cv::Size(static_cast<int>(w), static_cast<int>(h)), 0, 0,
+             shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
+  return from_mat8(out);
+}
+
+torch::Tensor opencv_blur(const torch::Tensor& image, double sigma) {
+  cv::Mat out;
+  cv::GaussianBlur(to_mat8(image), out, cv::Size(), sigma, sigma, cv::BORDER_REFLECT);
+  return from_mat8(out);
+}
+
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings) {

@@ -1,0 +1,111 @@
+// The audit's attacks are real (they change pixels and latents, keep the size, and IMPRESS really
+// purifies), and `cloak audit` judges and reports as documented.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cloak/audit.h"
+#include "cloak/engine.h"
+#include "cloak/file_io.h"
+#include "cloak/image.h"
+#include "cloak/protect_file.h"
+#include "test_support.h"
+
+namespace cloak::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+class Audit : public TempDirTest {
+ protected:
+  static void SetUpTestSuite() {
+    const auto search = std::vector<fs::path>{models_dir()};
+    encoders_ = new std::vector<LoadedModel>{load_model(model_spec("taef2_encoder"), search),
+                                             load_model(model_spec("taesana_encoder"), search)};
+    ae_ = new Autoencoder{load_model(model_spec("taef2_encoder"), search),
+                          load_model(model_spec("taef2_decoder"), search)};
+  }
+  static void TearDownTestSuite() {
+    delete encoders_;
+    delete ae_;
+  }
+  static torch::Tensor picture() { return image_tensor(make_test_image(96, 64, 3, false, 8)); }
+  static torch::Tensor protect_picture() {
+    ProtectSettings s;
+    s.preset = Preset::Fast;
+    return protect(*encoders_, {picture(), {}, 8}, s).image;
+  }
+  static std::vector<LoadedModel>* encoders_;
+  static Autoencoder* ae_;
+};
+std::vector<LoadedModel>* Audit::encoders_ = nullptr;
+Autoencoder* Audit::ae_ = nullptr;
+
+TEST_F(Audit, EveryAttackChangesThePixelsAndKeepsTheSize) {
+  const auto x = picture();
+  torch::NoGradGuard no_grad;
+  const auto z = encode(encoders_->front(), x);
+  for (const auto& attack : audit_attacks()) {
+    SCOPED_TRACE(attack.name);
+    const auto y = apply_attack(attack.name, x, *ae_);
+    EXPECT_EQ(y.size(1), x.size(1));
+    if (attack.name == "resize1mp") {
+      EXPECT_NEAR(static_cast<double>(y.size(2) * y.size(3)), 1e6, 1e4);
+      EXPECT_NEAR(static_cast<double>(y.size(3)) / y.size(2), 96.0 / 64.0, 0.01);
+      continue;
+    }
+    ASSERT_EQ(y.sizes(), x.sizes());
+    EXPECT_GT((y - x).abs().max().item<double>(), 1.0 / 255 - 1e-6) << "pixels unchanged";
+    EXPECT_GT((encode(encoders_->front(), y) - z).norm().item<double>(), 0.0) << "latent unchanged";
+    EXPECT_TRUE(torch::equal(y, apply_attack(attack.name, x, *ae_))) << "not deterministic";
+  }
+}
+
+TEST_F(Audit, ImpressMakesAProtectedImageConsistentUnderEncodeDecode) {
+  const auto p = protect_picture();
+  const double before = reconstruction_inconsistency(*ae_, p);
+  const auto purified = impress_purify(*ae_, p);
+  EXPECT_EQ(purified.sizes(), p.sizes());
+  EXPECT_LT(reconstruction_inconsistency(*ae_, purified), 0.8 * before);
+  EXPECT_LT((purified - p).abs().mean().item<double>(), 0.05) << "stays close to the copy";
+}
+
+TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
+  Image img = make_test_image(96, 96, 3, false, 8);
+  write_image(img, path("art.png"));
+  write_image(img, path("copy.png"));
+  ASSERT_EQ(cloak_cli(dir_, "protect art.png --seed 1").code, 0);
+  CliRun yes = cloak_cli(dir_, "audit art.png art-cloaked.png --json --html audit.html");
+  ASSERT_EQ(yes.code, 0) << yes.output;
+  const auto j = nlohmann::json::parse(yes.output);
+  EXPECT_TRUE(j["survives"].get<bool>());
+  ASSERT_EQ(j["attacks"].size(), audit_attacks().size());
+  for (const auto& a : j["attacks"]) {
+    SCOPED_TRACE(a["attack"].get<std::string>());
+    EXPECT_TRUE(a["latent_shift"].contains("taef2_encoder"));
+    EXPECT_TRUE(a["latent_shift"].contains("taesana_encoder"));
+    if (a["counts_for_verdict"].get<bool>()) {
+      EXPECT_GE(a["mean_latent_shift"].get<double>(), j["threshold"].get<double>());
+    }
+  }
+  // Survives JPEG q75 at verify's threshold, as verify itself says.
+  EXPECT_EQ(j["attacks"][1]["attack"], "jpeg75");
+  EXPECT_EQ(cloak_cli(dir_, "verify art.png art-cloaked.png").code, 0);
+  const auto html_bytes = read_file(path("audit.html"));
+  const std::string html(html_bytes.begin(), html_bytes.end());
+  std::size_t images = 0;
+  for (auto at = html.find("data:image/png;base64,"); at != std::string::npos;
+       at = html.find("data:image/png;base64,", at + 1))
+    ++images;
+  EXPECT_EQ(images, 2 * (audit_attacks().size() + 2)) << "each picture and what the AI sees";
+  EXPECT_EQ(html.find("http"), std::string::npos) << "self-contained";
+  CliRun no = cloak_cli(dir_, "audit art.png copy.png");
+  EXPECT_EQ(no.code, 4) << no.output;
+  EXPECT_NE(no.output.find("does NOT survive"), std::string::npos) << no.output;
+  CliRun self = cloak_cli(dir_, "audit art.png copy.png --html copy.png --overwrite");
+  EXPECT_EQ(self.code, 1) << self.output;
+  EXPECT_NE(self.output.find("originals are never written over"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cloak::test
