@@ -3,6 +3,7 @@
 //   cloak_bench speed SIZE...     time and peak memory of the default preset at SIZExSIZE
 //   cloak_bench quality           PSNR/SSIM per strength on every sample
 //   cloak_bench transfer          white-box and held-out protection against a PhotoGuard baseline
+//   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
 #include <sys/resource.h>
 #include <torch/torch.h>
 
@@ -12,6 +13,7 @@
 #include <map>
 #include <string>
 
+#include "cloak/audit.h"
 #include "cloak/decoys.h"
 #include "cloak/engine.h"
 #include "cloak/image.h"
@@ -191,6 +193,41 @@ void transfer() {
   }
 }
 
+// What survives each audit step, Cloak's default against PhotoGuard's encoder attack at the same
+// PSNR (on taef2, as PhotoGuard attacks one autoencoder), both measured on both surrogates.
+void audit_table(int count, int size) {
+  auto enc = load({"taef2_encoder", "taesana_encoder"});
+  const Autoencoder ae{load({"taef2_encoder"})[0], load({"taef2_decoder"})[0]};
+  const double threshold = strength_budget(Strength::Medium).min_shift_jpeg75;
+  std::map<std::string, std::pair<double, double>> sums;  // attack -> (cloak, baseline)
+  std::printf(
+      "| painting (%dx%d) | attack | Cloak shift left | PhotoGuard shift left | ratio |\n"
+      "|---|---|---|---|---|\n",
+      size, size);
+  for (int i = 0; i < count; ++i) {
+    auto x = painting(kPaintings[i], size);
+    auto ours = protect(enc, {x, {}, 8}, ProtectSettings{}).image;
+    const double eps = std::pow(10.0, -psnr(x, ours) / 20);
+    auto baseline = photoguard_pgd(enc[0], x, eps, 40);
+    const auto a = audit(enc, ae, x, ours, threshold), b = audit(enc, ae, x, baseline, threshold);
+    for (std::size_t k = 0; k < a.results.size(); ++k) {
+      const auto& name = a.results[k].attack.description;
+      std::printf("| %s | %s | %.3f | %.3f | %.2fx |\n", kPaintings[i], name.c_str(),
+                  a.results[k].mean_shift, b.results[k].mean_shift,
+                  a.results[k].mean_shift / b.results[k].mean_shift);
+      sums[name].first += a.results[k].mean_shift / count;
+      sums[name].second += b.results[k].mean_shift / count;
+    }
+    std::fflush(stdout);
+  }
+  std::printf(
+      "\nMeans over paintings:\n\n| attack | Cloak | PhotoGuard | ratio |\n|---|---|---|---|\n");
+  for (const auto& attack : audit_attacks()) {
+    const auto& [c, b] = sums[attack.description];
+    std::printf("| %s | %.3f | %.3f | %.2fx |\n", attack.description.c_str(), c, b, c / b);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -204,8 +241,11 @@ int main(int argc, char** argv) {
     quality();
   } else if (what == "transfer") {
     transfer();
+  } else if (what == "audit") {
+    audit_table(argc > 2 ? std::atoi(argv[2]) : 4, argc > 3 ? std::atoi(argv[3]) : 512);
   } else {
-    std::fprintf(stderr, "usage: cloak_bench speed [SIZE...] | quality | transfer\n");
+    std::fprintf(
+        stderr, "usage: cloak_bench speed [SIZE...] | quality | transfer | audit [COUNT [SIZE]]\n");
     return 2;
   }
 }

@@ -65,7 +65,8 @@ ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::s
     header.height = img->pixelHeight();
     auto& exif = img->exifData();
     auto orientation = exif.findKey(Exiv2::ExifKey("Exif.Image.Orientation"));
-    if (orientation != exif.end()) header.orientation = static_cast<int>(orientation->toLong());
+    if (orientation != exif.end() && orientation->count() > 0)
+      header.orientation = static_cast<int>(orientation->toLong());
     drop_embedded_pictures(exif, &img->xmpData());
     if (!exif.empty()) {
       Exiv2::Blob blob;
@@ -89,6 +90,10 @@ ImageHeader read_metadata(const std::vector<std::uint8_t>& encoded, const std::s
       metadata.icc.assign(icc->pData_, icc->pData_ + icc->size_);
     }
   } catch (const Exiv2::AnyError& e) {
+    throw Error(ErrorKind::Input, name + ": corrupt image header: " + e.what());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // exiv2 lets std::out_of_range and others through
     throw Error(ErrorKind::Input, name + ": corrupt image header: " + e.what());
   }
   return header;
@@ -139,6 +144,10 @@ std::vector<std::uint8_t> embed_metadata(const std::vector<std::uint8_t>& encode
                   name + ": the output would still hold an unprotected preview image");
     return bytes;
   } catch (const Exiv2::AnyError& e) {
+    throw Error(ErrorKind::Output, name + ": cannot write metadata: " + e.what());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
     throw Error(ErrorKind::Output, name + ": cannot write metadata: " + e.what());
   }
 }

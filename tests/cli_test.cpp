@@ -28,6 +28,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Starts the cloak binary in `dir` with its output discarded; returns its pid.
+pid_t spawn_cli(const fs::path& dir, const std::vector<std::string>& args) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir.c_str()) != 0) _exit(99);
+    int devnull = ::open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv = {const_cast<char*>("cloak")};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(CLOAK_CLI, argv.data());
+    _exit(98);
+  }
+  return pid;
+}
+
 class Cli : public TempDirTest {
  protected:
   void write(const std::string& name, const Image& img) { write_image(img, path(name)); }
@@ -145,15 +162,7 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
   for (int i = 0; i < 4; ++i)
     write("in/" + std::string(i % 2 ? "sub/" : "") + "p" + std::to_string(i) + ".png",
           make_test_image(96 + 8 * i, 96, 3, false, 8));
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (chdir(dir_.c_str()) != 0) _exit(99);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    execl(CLOAK_CLI, "cloak", "batch", "in", "-o", "out", "-r", nullptr);
-    _exit(98);
-  }
+  pid_t pid = spawn_cli(dir_, {"batch", "in", "-o", "out", "-r"});
   // Kill it hard as soon as the first file is finished.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   fs::path first;
@@ -193,22 +202,6 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
   CliRun nothing = run("batch in -o out -r --resume");
   EXPECT_NE(nothing.output.find("0 protected, 4 already done"), std::string::npos)
       << nothing.output;
-}
-
-pid_t spawn_cli(const fs::path& dir, const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (chdir(dir.c_str()) != 0) _exit(99);
-    int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
-    dup2(devnull, 2);
-    std::vector<char*> argv = {const_cast<char*>("cloak")};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(CLOAK_CLI, argv.data());
-    _exit(98);
-  }
-  return pid;
 }
 
 nlohmann::json manifest_of(const fs::path& file) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses (fuzz/) with clang, replays the crash inputs kept in
 # fuzz/regressions/HARNESS/, then fuzzes each harness for SECONDS from the seed corpora the
-# project generates itself. Fails on any crash, leak, sanitizer report or out-of-memory.
+# project generates itself (a fixed seed, so a run can be repeated). Fails on any crash, leak,
+# sanitizer report or out-of-memory.
 #   tests/fuzz.sh BUILD_DIR [SECONDS] [MODELS_DIR]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +31,7 @@ for pair in fuzz_image:image fuzz_png:png fuzz_metadata:metadata fuzz_weights:we
     fi
   fi
   mkdir -p "$corpus/$harness"
-  if "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len=65536 \
+  if "$bin" -seed=1 -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=20 -max_len=65536 \
       -print_final_stats=1 -artifact_prefix="$build/found/$harness-" \
       "$corpus/$harness" "$seeds" >"$build/$harness.log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$build/$harness.log" | grep -o '[0-9]*$')
