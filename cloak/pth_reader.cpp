@@ -15,7 +15,8 @@ namespace {
 
 class Zip {
  public:
-  Zip(const std::vector<std::uint8_t>& bytes, const std::string& name) : name_(name) {
+  Zip(const std::vector<std::uint8_t>& bytes, const std::string& name)
+      : name_(name), size_(bytes.size()) {
     zip_error_t err;
     zip_error_init(&err);
     zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
@@ -46,6 +47,11 @@ class Zip {
     zip_stat_t st;
     if (zip_stat(archive_, entry.c_str(), 0, &st) != 0)
       throw Error(ErrorKind::Model, name_ + ": missing archive entry " + entry);
+    // Deflate inflates at most about 1032:1, so an entry claiming more than that of the whole
+    // archive lies about its size; it is refused before anything is allocated for it.
+    if (st.size > 1032 * static_cast<zip_uint64_t>(size_))
+      throw Error(ErrorKind::Model, name_ + ": archive entry " + entry +
+                                        " claims more data than the archive can hold");
     std::vector<std::uint8_t> out(st.size);
     std::unique_ptr<zip_file_t, decltype(&zip_fclose)> f(zip_fopen(archive_, entry.c_str(), 0),
                                                          zip_fclose);
@@ -56,6 +62,7 @@ class Zip {
 
  private:
   std::string name_;
+  std::size_t size_;
   zip_t* archive_ = nullptr;
 };
 

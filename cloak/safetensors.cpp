@@ -16,6 +16,19 @@ torch::ScalarType dtype_of(const std::string& dtype, std::size_t* element_size) 
   throw std::runtime_error("unsupported dtype " + dtype);
 }
 
+// A JSON list of whole numbers >= 0, checked first: nlohmann would convert a float or a negative
+// number to an unsigned integer without a word.
+std::vector<std::uint64_t> whole_numbers(const nlohmann::json& j, const std::string& what) {
+  if (!j.is_array()) throw std::runtime_error(what + " is not a list");
+  std::vector<std::uint64_t> out;
+  for (const auto& v : j) {
+    if (!v.is_number_unsigned())
+      throw std::runtime_error(what + " holds something other than whole numbers >= 0");
+    out.push_back(v.get<std::uint64_t>());
+  }
+  return out;
+}
+
 }  // namespace
 
 TensorMap parse_safetensors(const std::vector<std::uint8_t>& bytes, const std::string& name) {
@@ -43,12 +56,15 @@ TensorMap parse_safetensors(const std::vector<std::uint8_t>& bytes, const std::s
     try {
       std::size_t element_size = 0;
       auto dtype = dtype_of(entry.at("dtype").get<std::string>(), &element_size);
-      auto shape = entry.at("shape").get<std::vector<std::int64_t>>();
-      auto offsets = entry.at("data_offsets").get<std::vector<std::uint64_t>>();
+      const auto dims = whole_numbers(entry.at("shape"), "shape");
+      const auto offsets = whole_numbers(entry.at("data_offsets"), "data_offsets");
       std::uint64_t numel = 1;
-      for (auto d : shape) {
-        if (d < 0) throw std::runtime_error("negative dimension");
-        numel *= static_cast<std::uint64_t>(d);
+      std::vector<std::int64_t> shape;
+      for (auto d : dims) {
+        if (d != 0 && numel > (std::uint64_t{1} << 40) / d)
+          throw std::runtime_error("shape is impossibly large");
+        numel *= d;
+        shape.push_back(static_cast<std::int64_t>(d));
       }
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size)
         throw std::runtime_error("data_offsets out of bounds");
