@@ -1,4 +1,5 @@
 #include <torch/torch.h>
+#include <zip.h>
 
 #include "cloak/error.h"
 #include "cloak/file_io.h"
@@ -129,6 +130,53 @@ TEST(Safetensors, MalformedFilesAreRefused) {
                         "size"),
       Error);
   EXPECT_THROW(parse_pth({'P', 'K', 0, 0}, "zip"), Error);
+  // Numbers that are not whole numbers >= 0, and a shape whose size overflows.
+  for (const char* header :
+       {R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8.8e21]}})",
+        R"({"t":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})",
+        R"({"t":{"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,8]}})"}) {
+    SCOPED_TRACE(header);
+    try {
+      parse_safetensors(with_header(header, 8), "bad.safetensors");
+      ADD_FAILURE() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.safetensors: "), std::string::npos) << e.what();
+    }
+  }
+}
+
+class PthArchive : public TempDirTest {};
+
+TEST_F(PthArchive, AnEntryClaimingMoreThanTheArchiveCanHoldIsRefusedBeforeAllocation) {
+  // A stored (uncompressed) zip with one entry, whose two size fields then claim 3.5 GB.
+  int err = 0;
+  zip_t* z = zip_open(path("w.pth").c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  ASSERT_NE(z, nullptr);
+  static const char kPickle[] = "not really a pickle";
+  zip_source_t* src = zip_source_buffer(z, kPickle, sizeof kPickle, 0);
+  const zip_int64_t index = zip_file_add(z, "archive/data.pkl", src, 0);
+  ASSERT_GE(index, 0);
+  zip_set_file_compression(z, static_cast<zip_uint64_t>(index), ZIP_CM_STORE, 0);
+  ASSERT_EQ(zip_close(z), 0);
+  auto bytes = read_file(path("w.pth"));
+  auto put = [&](std::size_t at) {
+    for (int i = 0; i < 4; ++i) bytes[at + static_cast<std::size_t>(i)] = i == 3 ? 0xD6 : 0;
+  };
+  int patched = 0;
+  for (std::size_t i = 0; i + 46 <= bytes.size(); ++i) {
+    if (bytes[i] != 'P' || bytes[i + 1] != 'K') continue;
+    if (bytes[i + 2] == 3 && bytes[i + 3] == 4) put(i + 22), ++patched;  // local header
+    if (bytes[i + 2] == 1 && bytes[i + 3] == 2) put(i + 24), ++patched;  // central directory
+  }
+  ASSERT_EQ(patched, 2);
+  try {
+    parse_pth(bytes, "w.pth");
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("claims more data than the archive can hold"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
