@@ -13,10 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct AuditArgs {
-  fs::path original, protected_;
-  std::string strength = "medium";
-  std::vector<std::string> surrogates;
+struct AuditArgs : PairArgs {
   std::optional<fs::path> html;
   bool overwrite = false;
 };
@@ -78,13 +75,7 @@ void add_audit_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<AuditArgs>();
   auto* cmd = app.add_subcommand(
       "audit", "Attack a protected copy as a mimic would, and measure what survives");
-  cmd->add_option("ORIGINAL", args->original, "the unprotected image")->required();
-  cmd->add_option("PROTECTED", args->protected_, "the protected copy")->required();
-  cmd->add_option("--strength", args->strength, "whose threshold to judge by")
-      ->check(CLI::IsMember({"low", "medium", "high"}));
-  cmd->add_option("--surrogates", args->surrogates,
-                  "encoders to measure with (default: all installed)")
-      ->delimiter(',');
+  add_pair_options(*cmd, *args);
   cmd->add_option("--html", args->html, "also write a self-contained HTML report with pictures");
   cmd->add_flag("--overwrite", args->overwrite, "replace an existing HTML report");
   cmd->footer(

@@ -158,6 +158,15 @@ Strength strength_from_name(const std::string& name) {
   return name == "low" ? Strength::Low : name == "high" ? Strength::High : Strength::Medium;
 }
 
+void add_pair_options(CLI::App& cmd, PairArgs& a) {
+  cmd.add_option("ORIGINAL", a.original, "the unprotected image")->required();
+  cmd.add_option("PROTECTED", a.protected_, "the protected copy")->required();
+  cmd.add_option("--strength", a.strength, "whose threshold to check against")
+      ->check(CLI::IsMember({"low", "medium", "high"}));
+  cmd.add_option("--surrogates", a.surrogates, "encoders to measure with (default: all installed)")
+      ->delimiter(',');
+}
+
 std::pair<Image, Image> read_pair(const fs::path& original, const fs::path& protected_) {
   Image a = read_image(original), b = read_image(protected_);
   if (a.width != b.width || a.height != b.height || a.color_channels != b.color_channels)

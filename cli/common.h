@@ -72,6 +72,15 @@ torch::Device device_of(const Context& ctx);
 Autoencoder load_autoencoder(const Context& ctx);
 
 Strength strength_from_name(const std::string& name);
+
+// What the measuring subcommands (verify, audit) take: an original, its protected copy, whose
+// threshold to judge by and which encoders to measure with.
+struct PairArgs {
+  std::filesystem::path original, protected_;
+  std::string strength = "medium";
+  std::vector<std::string> surrogates;
+};
+void add_pair_options(CLI::App& cmd, PairArgs& a);
 // An original and its protected copy, refused unless they match in size and colour type.
 std::pair<Image, Image> read_pair(const std::filesystem::path& original,
                                   const std::filesystem::path& protected_);

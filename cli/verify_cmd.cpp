@@ -10,13 +10,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct VerifyArgs {
-  fs::path original, protected_;
-  std::string strength = "medium";
-  std::vector<std::string> surrogates;
-};
-
-int run_verify(const Context& ctx, const VerifyArgs& a) {
+int run_verify(const Context& ctx, const PairArgs& a) {
   const auto [original, prot] = read_pair(a.original, a.protected_);
   const auto encoders = load_encoders(ctx, a.surrogates);
   ProtectSettings untargeted;
@@ -48,15 +42,9 @@ int run_verify(const Context& ctx, const VerifyArgs& a) {
 }  // namespace
 
 void add_verify_command(CLI::App& app, Context& ctx) {
-  auto args = std::make_shared<VerifyArgs>();
+  auto args = std::make_shared<PairArgs>();
   auto* cmd = app.add_subcommand("verify", "Measure how well a protected copy is protected");
-  cmd->add_option("ORIGINAL", args->original, "the unprotected image")->required();
-  cmd->add_option("PROTECTED", args->protected_, "the protected copy")->required();
-  cmd->add_option("--strength", args->strength, "whose threshold to check against")
-      ->check(CLI::IsMember({"low", "medium", "high"}));
-  cmd->add_option("--surrogates", args->surrogates,
-                  "encoders to measure with (default: all installed)")
-      ->delimiter(',');
+  add_pair_options(*cmd, *args);
   cmd->footer(
       "Exit status: 0 when the mean latent shift after JPEG q75 reaches the strength's threshold,\n"
       "4 when it does not, 1 on an error.\n"
