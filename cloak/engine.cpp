@@ -17,6 +17,16 @@ namespace cloak {
 
 namespace F = torch::nn::functional;
 
+namespace {
+// In this share of the steps the encoders see the window smaller, at a random scale down to
+// kSmallestView but never below kSmallestViewSide pixels.
+constexpr double kScaledViewShare = 0.5;
+constexpr double kSmallestView = 0.5;
+constexpr double kSmallestViewSide = 128;
+// How far the strength's texture bound may widen to bring an image down to its quality floors.
+constexpr double kMaxBudgetGain = 2.0;
+}  // namespace
+
 StrengthBudget strength_budget(Strength s) {
   switch (s) {
     case Strength::Low:
@@ -32,13 +42,13 @@ StrengthBudget strength_budget(Strength s) {
 int preset_sweeps(Preset p) {
   switch (p) {
     case Preset::Fast:
-      return 4;
-    case Preset::Balanced:
       return 8;
+    case Preset::Balanced:
+      return 16;
     case Preset::Max:
-      return 30;
+      return 32;
   }
-  return 10;
+  return 16;  // unreachable: every preset is listed
 }
 
 std::string to_string(Mode m) {
@@ -171,16 +181,19 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   const int64_t H = x0.size(2), W = x0.size(3);
   const StrengthBudget budget = strength_budget(settings.strength);
   const torch::Tensor mask = input.mask.defined() ? input.mask.to(dev) : torch::Tensor();
-  const auto eps_map = perceptual_budget(x0, mask, budget.eps_codes / 255.0, input.bit_depth);
+  auto eps_map = perceptual_budget(x0, mask, budget.eps_codes / 255.0, input.bit_depth);
   // PSNR floor as an MSE cap, with a margin so that rounding cannot cross it.
   const double max_mse = std::pow(10.0, -(budget.min_psnr + 0.3) / 10.0);
   auto objective = make_objective(encoders, settings);
   torch::Tensor target;
   if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
 
+  const double q = input.bit_depth == 16 ? 65535.0 : 255.0;
   std::mt19937_64 rng(settings.seed);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
   auto gen = at::detail::createCPUGenerator(settings.seed);
   auto delta = ((at::rand(x0.sizes(), gen, torch::kFloat32).to(dev) * 2 - 1) * 0.5 * eps_map);
+  double budget_gain = 1.0;
   project_to_budget(delta, x0, eps_map, max_mse);
 
   const int sweeps = preset_sweeps(settings.preset);
@@ -193,16 +206,33 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
     const double step = 0.05 + 0.25 * 0.5 * (1 + std::cos(M_PI * s / std::max(1, sweeps - 1)));
     for (const Window& win : plan[static_cast<std::size_t>(s)]) {
       const Transform t = sample_transform(rng);
+      // In a share of the steps the encoders see the window at a random scale between
+      // kSmallestView and 1 (never below kSmallestViewSide pixels), as trainers and previews
+      // downscale: this carries the perturbation into coarser structure, which transfers to other
+      // encoders and survives resizing and blur; the other steps keep it strong at full size
+      // (bench/RESULTS.md, ablation).
+      const double smallest = std::min(
+          1.0,
+          std::max(kSmallestView, kSmallestViewSide / static_cast<double>(std::min(win.h, win.w))));
+      const double scale =
+          unit(rng) < kScaledViewShare ? std::exp(std::log(smallest) * unit(rng)) : 1.0;
+      auto view = [&](const torch::Tensor& in) {
+        auto v = apply_transform(t, in);
+        auto size =
+            std::vector<int64_t>{std::max<int64_t>(multiple, std::lround(v.size(2) * scale)),
+                                 std::max<int64_t>(multiple, std::lround(v.size(3) * scale))};
+        return to_encoder_input(
+            F::interpolate(v, F::InterpolateFuncOptions().size(size).mode(torch::kArea)), multiple);
+      };
       auto x0w = crop(x0, win);
       auto d = crop(delta, win).clone().requires_grad_(true);
       auto x = quantize_ste((x0w + d).clamp(0, 1), input.bit_depth);
-      auto xin = to_encoder_input(apply_transform(t, x), multiple);
+      auto xin = view(x);
       torch::Tensor ref_in, target_in;
       {
         torch::NoGradGuard no_grad;
-        ref_in = to_encoder_input(apply_transform(t, x0w), multiple);
-        if (target.defined())
-          target_in = to_encoder_input(apply_transform(t, crop(target, win)), multiple);
+        ref_in = view(x0w);
+        if (target.defined()) target_in = view(crop(target, win));
       }
       torch::Tensor loss = torch::zeros({}, x0.options());
       for (std::size_t e = 0; e < encoders.size(); ++e) {
@@ -229,10 +259,21 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
         throw Error(ErrorKind::Cancelled, "cancelled");
     }
     project_to_budget(delta, x0, eps_map, max_mse);
+    // Aim at the floors: while the image would land well above them, widen the budget (texture
+    // still decides where the change goes), by at most a quarter a sweep.
+    if (s + 1 < sweeps && budget_gain < kMaxBudgetGain) {
+      torch::NoGradGuard no_grad;
+      const double mse = delta.square().mean().item<double>();
+      if (mse > 0 && mse < 0.9 * max_mse &&
+          ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005) {
+        const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / budget_gain});
+        eps_map = (eps_map * f * q).floor() / q;
+        budget_gain *= f;
+      }
+    }
   }
 
   // What is saved is the rounded image: shrink the perturbation until it meets every floor.
-  const double q = input.bit_depth == 16 ? 65535.0 : 255.0;
   torch::NoGradGuard no_grad;
   torch::Tensor out;
   for (int tries = 0;; ++tries) {

@@ -18,9 +18,11 @@ namespace cloak {
 enum class Strength { Low, Medium, High };
 enum class Preset { Fast, Balanced, Max };
 
-// The quality each strength promises: the L-infinity bound in textured areas (8-bit code values)
-// and the floors on PSNR and SSIM that the output never goes below; and the protection `verify`
-// expects of it: the mean relative latent shift after JPEG q75 over the surrogates.
+// The quality each strength promises: the floors on PSNR and SSIM that the output never goes
+// below, and the L-infinity bound in textured areas (8-bit code values) that the optimisation
+// starts from (widened up to twice when an image would land above its floors); and the
+// protection `verify` expects of it: the mean relative latent shift after JPEG q75 over the
+// surrogates.
 struct StrengthBudget {
   double eps_codes, min_psnr, min_ssim, min_shift_jpeg75;
 };

@@ -63,7 +63,8 @@ TEST_F(Cli, ProtectWritesAProtectedCopyWithinBudgetAndNeverOverwrites) {
   for (std::size_t i = 0; i < in.color.size(); ++i)
     maxdiff = std::max<double>(maxdiff, std::abs(in.color[i] - out.color[i]));
   EXPECT_GT(maxdiff, 0.0);
-  EXPECT_LE(maxdiff * 255, 8.0 + 1e-3);
+  // Medium's bound is 8 codes, widened at most twice to reach the quality floors.
+  EXPECT_LE(maxdiff * 255, 2 * 8.0 + 1e-3);
   auto first = read_file(path("art-cloaked.png"));
   CliRun again = run("protect art.png --preset fast --seed 3");
   EXPECT_EQ(again.code, 1);
