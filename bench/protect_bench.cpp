@@ -2,7 +2,7 @@
 // tests). Prints Markdown tables for bench/RESULTS.md.
 //   cloak_bench speed SIZE...     time and peak memory of the default preset at SIZExSIZE
 //   cloak_bench quality           PSNR/SSIM per strength on every sample
-//   cloak_bench transfer [SIZE [COUNT [purify]]]
+//   cloak_bench transfer [SIZE [FIRST [COUNT [purify]]]]
 //                                 leave-one-out protection and time against a PhotoGuard baseline
 //   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
 #include <sys/resource.h>
@@ -165,7 +165,7 @@ double relative_shift(const LoadedModel& m, const torch::Tensor& y, const torch:
 // Issue 10's goal table: leave-one-out (optimised on one surrogate, measured on the other), Cloak's
 // defaults against PhotoGuard's encoder attack at the same PSNR, after each attack, on every
 // painting; with the time each took.
-void transfer(int size, int count, bool purify) {
+void transfer(int size, int first, int count, bool purify) {
   auto all = load({"taef2_encoder", "taesana_encoder"});
   const Autoencoder ae{all[0], load({"taef2_decoder"})[0]};
   std::vector<std::string> attacks = {"jpeg75", "resize50", "blur1"};
@@ -181,6 +181,7 @@ void transfer(int size, int count, bool purify) {
   std::map<std::string, std::pair<double, double>> times;
   std::map<std::string, int> rows;
   auto names = all_paintings();
+  names.erase(names.begin(), names.begin() + std::min<std::size_t>(first, names.size()));
   if (count > 0 && count < static_cast<int>(names.size())) names.resize(count);
   for (const auto& p : names) {
     auto x = painting(p, size);
@@ -276,16 +277,16 @@ int main(int argc, char** argv) {
   } else if (what == "quality") {
     quality();
   } else if (what == "transfer") {
-    // transfer [SIZE [COUNT [purify]]]
+    // transfer [SIZE [FIRST [COUNT [purify]]]]: paintings FIRST.. in name order (0: all)
     transfer(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? std::atoi(argv[3]) : 0,
-             argc > 4 && std::string(argv[4]) == "purify");
+             argc > 4 ? std::atoi(argv[4]) : 0, argc > 5 && std::string(argv[5]) == "purify");
   } else if (what == "audit") {
     audit_table(argc > 2 ? std::atoi(argv[2]) : 4, argc > 3 ? std::atoi(argv[3]) : 512);
   } else {
-    std::fprintf(
-        stderr,
-        "usage: cloak_bench speed [SIZE...] | quality | transfer [SIZE [COUNT [purify]]] | audit "
-        "[COUNT [SIZE]]\n");
+    std::fprintf(stderr,
+                 "usage: cloak_bench speed [SIZE...] | quality | transfer [SIZE [FIRST [COUNT "
+                 "[purify]]]] | audit "
+                 "[COUNT [SIZE]]\n");
     return 2;
   }
 }
