@@ -1,4 +1,5 @@
 #include <torch/torch.h>
+#include <opencv2/imgproc.hpp>
 
 #include "cloak/budget.h"
 #include "cloak/engine.h"
@@ -238,6 +239,35 @@ TEST(Metrics, AgreeWithAnalyticValues) {
   const double m = 0.5, c = 0.1, c1 = 1e-4;
   EXPECT_NEAR(ssim(x, x + c), (2 * m * (m + c) + c1) / (m * m + (m + c) * (m + c) + c1), 1e-5);
   EXPECT_NEAR(linf_codes(x, x + 3.0 / 255, 8), 3.0, 1e-4);
+}
+
+TEST(Metrics, SsimMatchesAnOpenCvReferenceOnTallImages) {
+  // Taller than one strip of the implementation: the reference is the textbook formula with
+  // OpenCV's 11x11 Gaussian (sigma 1.5), in double, over the valid region only.
+  torch::manual_seed(5);
+  auto a = torch::rand({1, 2, 600, 70}, torch::kFloat64);
+  auto b = (a + 0.1 * torch::randn_like(a)).clamp(0, 1);
+  double expected = 0;
+  for (int c = 0; c < 2; ++c) {
+    auto plane = [&](const torch::Tensor& t) {
+      auto p = t[0][c].contiguous();
+      return cv::Mat(600, 70, CV_64F, p.data_ptr<double>()).clone();
+    };
+    const cv::Mat x = plane(a), y = plane(b);
+    auto blur = [](const cv::Mat& m) {
+      cv::Mat out;
+      cv::GaussianBlur(m, out, cv::Size(11, 11), 1.5, 1.5);
+      return out(cv::Rect(5, 5, m.cols - 10, m.rows - 10)).clone();
+    };
+    const cv::Mat mx = blur(x), my = blur(y);
+    const cv::Mat sxx = blur(x.mul(x)) - mx.mul(mx), syy = blur(y.mul(y)) - my.mul(my),
+                  sxy = blur(x.mul(y)) - mx.mul(my);
+    const double c1 = 1e-4, c2 = 9e-4;
+    cv::Mat num = (2 * mx.mul(my) + c1).mul(2 * sxy + c2);
+    cv::Mat den = (mx.mul(mx) + my.mul(my) + c1).mul(sxx + syy + c2);
+    expected += cv::mean(num / den)[0] / 2;
+  }
+  EXPECT_NEAR(ssim(a, b), expected, 1e-5);
 }
 
 }  // namespace
