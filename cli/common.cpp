@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cloak/error.h"
+#include "cloak/precision.h"
 
 namespace cloak::cli {
 
@@ -124,6 +125,7 @@ std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std
     at::set_num_threads(ctx.threads);
   else
     at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
+  set_precision(ctx.precision == "fp32" ? Precision::Float32 : Precision::Auto);
   const auto device = device_of(ctx);
   const auto search = model_search_path(ctx.models_dir);
   std::vector<LoadedModel> out;

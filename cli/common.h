@@ -29,6 +29,7 @@ struct Context {
   std::optional<std::filesystem::path> models_dir;
   int threads = 0;
   std::string device = "cpu";
+  std::string precision = "auto";
   bool quiet = false, verbose = false, json = false;
   std::function<int()> run;  // set by the chosen subcommand
 };
@@ -64,7 +65,7 @@ std::string file_error(const std::exception& e, const std::filesystem::path& fil
 // Whether an error stops the whole run rather than failing one file.
 bool stops_the_run(const std::exception& e);
 
-// Applies --threads and --device, then loads the surrogate encoders (all that are installed, or
+// Applies --threads, --device and --precision, then loads the surrogate encoders (all that are installed, or
 // those named); warns about missing ones unless quiet.
 std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names);
 torch::Device device_of(const Context& ctx);

@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "cloak/error.h"
+#include "cloak/openmp_wait.h"
 
 using namespace cloak;
 using namespace cloak::cli;
@@ -34,6 +35,7 @@ int exit_code(ErrorKind kind) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  restart_with_short_openmp_spin(argv);
   Context ctx;
   CLI::App app{
       "Cloak protects artwork before it is published: a near-invisible perturbation makes "
@@ -47,6 +49,10 @@ int main(int argc, char** argv) {
   app.add_option("--models", ctx.models_dir, "folder with the surrogate weights");
   app.add_option("--threads", ctx.threads, "CPU threads (default: all cores)");
   app.add_option("--device", ctx.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--precision", ctx.precision,
+                 "auto: bfloat16 surrogates on CPUs that have it (AVX512-BF16), else float32; "
+                 "fp32: always float32")
+      ->check(CLI::IsMember({"auto", "fp32"}));
   app.add_flag("-q,--quiet", ctx.quiet, "print nothing but errors");
   app.add_flag("-v,--verbose", ctx.verbose, "print more detail");
   app.add_flag("--json", ctx.json, "machine-readable result lines on stdout");

@@ -29,6 +29,10 @@ int run_verify(const Context& ctx, const PairArgs& a) {
   } else if (!ctx.quiet) {
     std::printf("quality: PSNR %.1f dB, SSIM %.4f, max change %.0f code values\n", report.psnr,
                 report.ssim, report.linf_codes);
+    if (report.measured_height != original.height || report.measured_width != original.width)
+      std::printf("shifts measured at %ldx%ld, the size fine-tuning pipelines resize it to\n",
+                  static_cast<long>(report.measured_width),
+                  static_cast<long>(report.measured_height));
     for (const auto& s : report.surrogates)
       std::printf("%-16s latent shift %.3f, after JPEG q75 %.3f, after 50%% resize %.3f\n",
                   s.name.c_str(), s.shift, s.shift_jpeg75, s.shift_resize50);

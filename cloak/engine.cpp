@@ -12,6 +12,7 @@
 #include "cloak/eot.h"
 #include "cloak/error.h"
 #include "cloak/metrics.h"
+#include "cloak/precision.h"
 
 namespace cloak {
 
@@ -25,6 +26,16 @@ constexpr double kSmallestView = 0.5;
 constexpr double kSmallestViewSide = 128;
 // How far the strength's texture bound may widen to bring an image down to its quality floors.
 constexpr double kMaxBudgetGain = 2.0;
+// Coarse to fine: images over kCoarseAbove times ProtectSettings::training_pixels are optimised at
+// that scale with the preset's sweeps, then refined at native size with kNativeSweeps sweeps whose
+// steps start at kRefineStep of the local budget (bench/RESULTS.md, speed).
+constexpr double kCoarseAbove = 1.25;
+constexpr int kNativeSweeps = 2;
+constexpr double kRefineStep = 0.15;
+// One step's encoder passes cost about as much as the pixel work on this many tile-sized windows
+// at full size: the weight that made the progress bar's ETA closest at 512 px to 4096 px
+// (bench/RESULTS.md, speed).
+constexpr double kEncoderPassInWindowPixels = 6;
 }  // namespace
 
 StrengthBudget strength_budget(Strength s) {
@@ -59,6 +70,16 @@ std::string to_string(Strength s) {
 }
 std::string to_string(Preset p) {
   return p == Preset::Fast ? "fast" : p == Preset::Balanced ? "balanced" : "max";
+}
+
+bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings) {
+  return settings.training_pixels > 0 &&
+         static_cast<double>(h * w) > kCoarseAbove * settings.training_pixels;
+}
+
+std::pair<int64_t, int64_t> training_size(int64_t h, int64_t w, const ProtectSettings& settings) {
+  const double f = std::sqrt(settings.training_pixels / static_cast<double>(h * w));
+  return {std::max<int64_t>(1, std::lround(h * f)), std::max<int64_t>(1, std::lround(w * f))};
 }
 
 int max_downscale(const std::vector<LoadedModel>& encoders) {
@@ -99,6 +120,12 @@ std::vector<Window> sweep_windows(int64_t H, int64_t W, int64_t tile, std::mt199
   return out;
 }
 
+// One surrogate pass, in the precision cloak/precision.h chose; the latent comes back float32.
+torch::Tensor forward(const LoadedModel& encoder, const torch::Tensor& x) {
+  SurrogatePrecision precision;
+  return encoder.net->forward(x).to(torch::kFloat32);
+}
+
 torch::Tensor crop(const torch::Tensor& t, const Window& w) {
   return t.slice(2, w.y, w.y + w.h).slice(3, w.x, w.x + w.w);
 }
@@ -121,7 +148,7 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
           s.target.defined() ? fit_target(s.target, 256, 256, 3) : make_decoy(s.decoy, 256);
       std::vector<std::pair<torch::Tensor, torch::Tensor>> stats;
       for (const auto& e : encoders) {
-        auto z = e.net->forward(to_encoder_input(decoy.to(s.device), multiple));
+        auto z = forward(e, to_encoder_input(decoy.to(s.device), multiple));
         stats.emplace_back(z.mean({2, 3}, true), z.std({2, 3}, false, true));
       }
       return make_cloak_objective(std::move(stats));
@@ -135,7 +162,7 @@ torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int
   const int64_t ds = encoder.spec->downscale;
   auto x = to_encoder_input(image.to(encoder.net->parameters()[0].device()), static_cast<int>(ds));
   const int64_t H = x.size(2), W = x.size(3), halo = 64;
-  if (H <= tile + 2 * halo && W <= tile + 2 * halo) return encoder.net->forward(x);
+  if (H <= tile + 2 * halo && W <= tile + 2 * halo) return forward(encoder, x);
   // Tiles with a halo each side, stitched in latent space: bounded memory at any size. Tiles are
   // large because taef2's GroupNorm sees whole-tile statistics: the smaller the tile, the further
   // its latent drifts from a whole-image pass.
@@ -144,8 +171,8 @@ torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int
     for (int64_t x0 = 0; x0 < W; x0 += tile) {
       const int64_t y0 = std::max<int64_t>(0, y - halo), y1 = std::min(H, y + tile + halo);
       const int64_t xa = std::max<int64_t>(0, x0 - halo), xb = std::min(W, x0 + tile + halo);
-      auto z = encoder.net->forward(
-          x.slice(2, y0, y1).slice(3, xa, xb).contiguous(at::MemoryFormat::ChannelsLast));
+      auto z = forward(
+          encoder, x.slice(2, y0, y1).slice(3, xa, xb).contiguous(at::MemoryFormat::ChannelsLast));
       if (!out.defined()) out = torch::empty({1, z.size(1), H / ds, W / ds}, z.options());
       const int64_t ry = (y - y0) / ds, rx = (x0 - xa) / ds;
       const int64_t ny = (std::min(H, y + tile) - y) / ds, nx = (std::min(W, x0 + tile) - x0) / ds;
@@ -196,82 +223,110 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   double budget_gain = 1.0;
   project_to_budget(delta, x0, eps_map, max_mse);
 
-  const int sweeps = preset_sweeps(settings.preset);
+  // Coarse to fine: an image larger than the training scale is first optimised as the encoders
+  // see it after a trainer's downscale (each window seen at that scale, the gradient carried back
+  // to full size through the same area resize), then refined at native size.
+  struct Phase {
+    double scale;  // the encoders see windows of tile / scale pixels at this scale
+    int sweeps;
+  };
+  const bool coarse = coarse_to_fine(H, W, settings);
+  std::vector<Phase> phases;
+  if (coarse)
+    phases.push_back({std::sqrt(settings.training_pixels / static_cast<double>(H * W)),
+                      preset_sweeps(settings.preset)});
+  phases.push_back({1.0, coarse ? kNativeSweeps : preset_sweeps(settings.preset)});
   std::vector<std::vector<Window>> plan;
-  for (int s = 0; s < sweeps; ++s) plan.push_back(sweep_windows(H, W, settings.tile, rng));
-  const std::size_t total = plan.size() * plan[0].size();
-  std::size_t done = 0;
-  for (int s = 0; s < sweeps; ++s) {
-    // Cosine step decay from 30% to 5% of the local budget.
-    const double step = 0.05 + 0.25 * 0.5 * (1 + std::cos(M_PI * s / std::max(1, sweeps - 1)));
-    for (const Window& win : plan[static_cast<std::size_t>(s)]) {
-      const Transform t = sample_transform(rng);
-      // In a share of the steps the encoders see the window at a random scale between
-      // kSmallestView and 1 (never below kSmallestViewSide pixels), as trainers and previews
-      // downscale: this carries the perturbation into coarser structure, which transfers to other
-      // encoders and survives resizing and blur; the other steps keep it strong at full size
-      // (bench/RESULTS.md, ablation).
-      const double smallest = std::min(
-          1.0,
-          std::max(kSmallestView, kSmallestViewSide / static_cast<double>(std::min(win.h, win.w))));
-      const double scale =
-          unit(rng) < kScaledViewShare ? std::exp(std::log(smallest) * unit(rng)) : 1.0;
-      auto view = [&](const torch::Tensor& in) {
-        auto v = apply_transform(t, in);
-        auto size =
-            std::vector<int64_t>{std::max<int64_t>(multiple, std::lround(v.size(2) * scale)),
-                                 std::max<int64_t>(multiple, std::lround(v.size(3) * scale))};
-        return to_encoder_input(
-            F::interpolate(v, F::InterpolateFuncOptions().size(size).mode(torch::kArea)), multiple);
-      };
-      auto x0w = crop(x0, win);
-      auto d = crop(delta, win).clone().requires_grad_(true);
-      auto x = quantize_ste((x0w + d).clamp(0, 1), input.bit_depth);
-      auto xin = view(x);
-      torch::Tensor ref_in, target_in;
-      {
-        torch::NoGradGuard no_grad;
-        ref_in = view(x0w);
-        if (target.defined()) target_in = view(crop(target, win));
-      }
-      torch::Tensor loss = torch::zeros({}, x0.options());
-      for (std::size_t e = 0; e < encoders.size(); ++e) {
-        torch::Tensor z_orig, z_target;
-        {
-          torch::NoGradGuard no_grad;
-          z_orig = encoders[e].net->forward(ref_in);
-          z_target = objective->target(
-              z_orig, target_in.defined() ? encoders[e].net->forward(target_in) : torch::Tensor(),
-              e);
-        }
-        loss = loss + objective->loss(encoders[e].net->forward(xin), z_orig, z_target);
-      }
-      auto grad = torch::autograd::grad({loss}, {d})[0];
-      {
-        torch::NoGradGuard no_grad;
-        auto ew = crop(eps_map, win);
-        auto dw = crop(delta, win);
-        dw.sub_(step * ew * grad.sign());
-        dw.copy_(torch::max(torch::min(dw, ew), -ew));
-      }
-      ++done;
-      if (progress && !progress(static_cast<double>(done) / static_cast<double>(total)))
-        throw Error(ErrorKind::Cancelled, "cancelled");
-    }
-    project_to_budget(delta, x0, eps_map, max_mse);
-    // Aim at the floors: while the image would land well above them, widen the budget (texture
-    // still decides where the change goes), by at most a quarter a sweep.
-    if (s + 1 < sweeps && budget_gain < kMaxBudgetGain) {
-      torch::NoGradGuard no_grad;
-      const double mse = delta.square().mean().item<double>();
-      if (mse > 0 && mse < 0.9 * max_mse &&
-          ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005) {
-        const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / budget_gain});
-        eps_map = (eps_map * f * q).floor() / q;
-        budget_gain *= f;
-      }
+  // Progress counts work, not steps: a step costs an encoder pass on a tile-sized view plus pixel
+  // work (EOT transform, resize) on its full-size window, which in the coarse phase is larger.
+  const double step_overhead = kEncoderPassInWindowPixels * settings.tile * settings.tile;
+  auto cost = [&](const Window& w) { return step_overhead + static_cast<double>(w.h * w.w); };
+  double total = 0, work_done = 0;
+  for (const Phase& p : phases) {
+    const int64_t side = std::lround(settings.tile / p.scale / 8) * 8;
+    for (int s = 0; s < p.sweeps; ++s) {
+      plan.push_back(sweep_windows(H, W, side, rng));
+      for (const Window& w : plan.back()) total += cost(w);
     }
   }
+  std::size_t steps = 0, sweep = 0;
+  for (const Phase& phase : phases)
+    for (int s = 0; s < phase.sweeps; ++s, ++sweep) {
+      // Cosine step decay from 30% to 5% of the local budget (the native refinement of a coarse
+      // run starts from kRefineStep).
+      const double top = &phase == &phases.front() ? 0.3 : kRefineStep;
+      const double step =
+          0.05 + (top - 0.05) * 0.5 * (1 + std::cos(M_PI * s / std::max(1, phase.sweeps - 1)));
+      for (const Window& win : plan[sweep]) {
+        const Transform t = sample_transform(rng);
+        // In a share of the steps the encoders see the window at a random scale between
+        // kSmallestView and 1 (never below kSmallestViewSide pixels), as trainers and previews
+        // downscale: this carries the perturbation into coarser structure, which transfers to other
+        // encoders and survives resizing and blur; the other steps keep it strong at full size
+        // (bench/RESULTS.md, ablation).
+        const double seen = phase.scale * static_cast<double>(std::min(win.h, win.w));
+        const double smallest = std::min(1.0, std::max(kSmallestView, kSmallestViewSide / seen));
+        const double scale =
+            phase.scale *
+            (unit(rng) < kScaledViewShare ? std::exp(std::log(smallest) * unit(rng)) : 1.0);
+        auto view = [&](const torch::Tensor& in) {
+          auto v = apply_transform(t, in);
+          if (scale < 1) {
+            auto size =
+                std::vector<int64_t>{std::max<int64_t>(multiple, std::lround(v.size(2) * scale)),
+                                     std::max<int64_t>(multiple, std::lround(v.size(3) * scale))};
+            v = F::interpolate(v, F::InterpolateFuncOptions().size(size).mode(torch::kArea));
+          }
+          return to_encoder_input(v, multiple);
+        };
+        auto x0w = crop(x0, win);
+        auto d = crop(delta, win).clone().requires_grad_(true);
+        auto x = quantize_ste((x0w + d).clamp(0, 1), input.bit_depth);
+        auto xin = view(x);
+        torch::Tensor ref_in, target_in;
+        {
+          torch::NoGradGuard no_grad;
+          ref_in = view(x0w);
+          if (target.defined()) target_in = view(crop(target, win));
+        }
+        torch::Tensor loss = torch::zeros({}, x0.options());
+        for (std::size_t e = 0; e < encoders.size(); ++e) {
+          torch::Tensor z_orig, z_target;
+          {
+            torch::NoGradGuard no_grad;
+            z_orig = forward(encoders[e], ref_in);
+            z_target = objective->target(
+                z_orig, target_in.defined() ? forward(encoders[e], target_in) : torch::Tensor(), e);
+          }
+          loss = loss + objective->loss(forward(encoders[e], xin), z_orig, z_target);
+        }
+        auto grad = torch::autograd::grad({loss}, {d})[0];
+        {
+          torch::NoGradGuard no_grad;
+          auto ew = crop(eps_map, win);
+          auto dw = crop(delta, win);
+          dw.sub_(step * ew * grad.sign());
+          dw.copy_(torch::max(torch::min(dw, ew), -ew));
+        }
+        ++steps;
+        work_done += cost(win);
+        if (progress && !progress(work_done / total))
+          throw Error(ErrorKind::Cancelled, "cancelled");
+      }
+      project_to_budget(delta, x0, eps_map, max_mse);
+      // Aim at the floors: while the image would land well above them, widen the budget (texture
+      // still decides where the change goes), by at most a quarter a sweep.
+      if (sweep + 1 < plan.size() && budget_gain < kMaxBudgetGain) {
+        torch::NoGradGuard no_grad;
+        const double mse = delta.square().mean().item<double>();
+        if (mse > 0 && mse < 0.9 * max_mse &&
+            ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005) {
+          const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / budget_gain});
+          eps_map = (eps_map * f * q).floor() / q;
+          budget_gain *= f;
+        }
+      }
+    }
 
   // What is saved is the rounded image: shrink the perturbation until it meets every floor.
   torch::NoGradGuard no_grad;
@@ -284,7 +339,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   }
   ProtectOutput result;
   result.image = out.cpu();
-  result.steps = static_cast<int>(done);
+  result.steps = static_cast<int>(steps);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

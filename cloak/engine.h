@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cloak/model_store.h"
@@ -42,6 +43,9 @@ struct ProtectSettings {
   torch::Tensor target;          // (1,3,h,w) in [0,1]: poison's anchor or cloak's decoy style
   std::string decoy = "cubist";  // cloak's built-in decoy when no target is given
   int tile = 256;                // optimisation window side: bounds memory at any image size
+  // The scale fine-tuning pipelines resize to before encoding (about 1 MP): a larger image is
+  // optimised at this scale first, then refined at native size (0: always at native size).
+  double training_pixels = 1024.0 * 1024.0;
   torch::Device device = torch::kCPU;
 };
 
@@ -62,6 +66,12 @@ using ProgressFn = std::function<bool(double fraction)>;
 
 ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInput& input,
                       const ProtectSettings& settings, const ProgressFn& progress = {});
+
+// Whether an h x w image is optimised coarse to fine: larger than the training scale (by a
+// quarter). Such images are also measured at that scale (measure_protection).
+bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings);
+// The size a trainer's resize gives an h x w image: settings.training_pixels, same aspect.
+std::pair<int64_t, int64_t> training_size(int64_t h, int64_t w, const ProtectSettings& settings);
 
 // The side of the largest encoder's latent cell. An image narrower than one cell on either side
 // gives the encoders nothing to see, so it cannot be protected.

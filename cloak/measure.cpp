@@ -72,18 +72,26 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
   r.psnr = psnr(original, protected_);
   r.ssim = ssim(original, protected_);
   r.linf_codes = linf_codes(original, protected_, bit_depth);
+  auto o = original, p = protected_;
+  if (coarse_to_fine(o.size(2), o.size(3), settings)) {
+    const auto [h, w] = training_size(o.size(2), o.size(3), settings);
+    o = opencv_resize_to(o, h, w);
+    p = opencv_resize_to(p, h, w);
+  }
+  r.measured_height = o.size(2);
+  r.measured_width = o.size(3);
   auto objective = make_objective(encoders, settings);
   torch::Tensor target;
   if (settings.mode == Mode::Poison)
-    target = fit_target(settings.target, original.size(2), original.size(3), original.size(1));
-  const auto jo = opencv_jpeg(original, 75), jp = opencv_jpeg(protected_, 75);
-  const auto ro = opencv_resize(original, 0.5), rp = opencv_resize(protected_, 0.5);
+    target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
+  const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75);
+  const auto ro = opencv_resize(o, 0.5), rp = opencv_resize(p, 0.5);
   for (std::size_t e = 0; e < encoders.size(); ++e) {
     const auto& enc = encoders[e];
     SurrogateShift s;
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
-    auto zo = encode(enc, original), zp = encode(enc, protected_);
+    auto zo = encode(enc, o), zp = encode(enc, p);
     s.shift = rel(zp, zo);
     s.shift_jpeg75 = rel(encode(enc, jp), encode(enc, jo));
     s.shift_resize50 = rel(encode(enc, rp), encode(enc, ro));
@@ -105,6 +113,7 @@ double mean_shift_jpeg75(const ProtectionReport& r) {
 nlohmann::json to_json(const ProtectionReport& r) {
   nlohmann::json j;
   j["quality"] = {{"linf_codes", r.linf_codes}, {"psnr_db", r.psnr}, {"ssim", r.ssim}};
+  j["shifts_measured_at"] = {{"width", r.measured_width}, {"height", r.measured_height}};
   for (const auto& s : r.surrogates) {
     nlohmann::json e = {{"name", s.name},
                         {"sha256", s.sha256},

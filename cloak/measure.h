@@ -23,11 +23,14 @@ struct SurrogateShift {
 
 struct ProtectionReport {
   std::vector<SurrogateShift> surrogates;
-  double linf_codes = 0, psnr = 0, ssim = 0;
+  double linf_codes = 0, psnr = 0, ssim = 0;        // at full size
+  int64_t measured_height = 0, measured_width = 0;  // the size the shifts were measured at
 };
 
 // Measures protected against original (both (1,C,H,W) in [0,1]). `settings` gives the mode's
-// target for targeted modes. JPEG q75 and the 0.5x area resize are OpenCV's.
+// target for targeted modes. JPEG q75 and the 0.5x area resize are OpenCV's. Images optimised
+// coarse to fine are measured as a trainer sees them: both resized (area, 8-bit) to the training
+// scale first, the scale their protection was made for; quality is always measured at full size.
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings);

@@ -423,6 +423,18 @@ TEST_F(Cli, ShardsPartitionTheFilesExactly) {
   EXPECT_EQ(bad.code, 2);
 }
 
+TEST_F(Cli, OpenMpWorkersSpinBrieflyUnlessTheUserSaysOtherwise) {
+  // libgomp prints its settings as it loads when OMP_DISPLAY_ENV is verbose: the program restarts
+  // itself with a short spin (bench/RESULTS.md, load), and keeps the user's own choice.
+  CliRun d = run("--version", "OMP_DISPLAY_ENV=verbose ");
+  EXPECT_EQ(d.code, 0);
+  EXPECT_NE(d.output.find("GOMP_SPINCOUNT = '1000'"), std::string::npos) << d.output;
+  CliRun own = run("--version", "OMP_DISPLAY_ENV=verbose GOMP_SPINCOUNT=5000 ");
+  EXPECT_EQ(own.code, 0);
+  EXPECT_NE(own.output.find("GOMP_SPINCOUNT = '5000'"), std::string::npos) << own.output;
+  EXPECT_EQ(own.output.find("GOMP_SPINCOUNT = '1000'"), std::string::npos) << own.output;
+}
+
 TEST_F(Cli, VersionAndHelpTellWhatThereIs) {
   CliRun v = run("--version");
   EXPECT_EQ(v.code, 0);

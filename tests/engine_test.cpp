@@ -8,6 +8,7 @@
 #include "cloak/image.h"
 #include "cloak/measure.h"
 #include "cloak/metrics.h"
+#include "cloak/precision.h"
 #include "test_support.h"
 
 namespace cloak::test {
@@ -181,6 +182,52 @@ TEST(Engine, TiledEncodingMatchesAFullPass) {
     ASSERT_EQ(full.sizes(), tiled.sizes());
     // taef2's GroupNorm sees per-tile statistics, so agreement is close, not exact.
     EXPECT_LT(((tiled - full).norm() / full.norm()).item<double>(), 0.08);
+  }
+}
+
+TEST(Engine, CoarseToFineProtectsWhatATrainersDownscaleKeeps) {
+  // A 384 px painting with a training scale of 96 x 96 (a quarter of the side): optimised at that
+  // scale first, then refined at native size.
+  auto x = painting(384);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  s.training_pixels = 96 * 96;
+  auto coarse = protect(encoders(), {x, {}, 8}, s);
+  EXPECT_EQ(coarse.image.sizes(), x.sizes());
+  EXPECT_TRUE(torch::equal(coarse.image, protect(encoders(), {x, {}, 8}, s).image));
+  const auto b = strength_budget(Strength::Medium);
+  EXPECT_LE((coarse.image - x).abs().max().item<double>() * 255, 2 * b.eps_codes + 1e-3);
+  EXPECT_GE(psnr(x, coarse.image), b.min_psnr);
+  EXPECT_GE(ssim(x, coarse.image), b.min_ssim);
+  s.training_pixels = 0;  // every sweep at native size
+  auto native = protect(encoders(), {x, {}, 8}, s);
+  // What a trainer sees: the file shrunk to the training scale. There the coarse run keeps more.
+  auto shrunk = [](const torch::Tensor& t) { return opencv_resize_to(t, 96, 96); };
+  for (const auto& e : encoders()) {
+    SCOPED_TRACE(e.spec->name);
+    auto z0 = encode(e, shrunk(x));
+    auto shift = [&](const torch::Tensor& y) {
+      return ((encode(e, shrunk(y)) - z0).norm() / z0.norm()).item<double>();
+    };
+    EXPECT_GT(shift(coarse.image), 2 * shift(native.image));
+  }
+}
+
+TEST(Engine, Bfloat16SurrogatesAgreeWithFloat32) {
+  if (!low_precision()) GTEST_SKIP() << "this CPU has no native bfloat16: float32 only";
+  auto x = painting(128);
+  auto y = (x + 0.03 * torch::randn_like(x)).clamp(0, 1);
+  for (const auto& e : encoders()) {
+    SCOPED_TRACE(e.spec->name);
+    auto low = encode(e, x), low_y = encode(e, y);
+    set_precision(Precision::Float32);
+    auto full = encode(e, x), full_y = encode(e, y);
+    set_precision(Precision::Auto);
+    EXPECT_FALSE(torch::equal(low, full));  // bf16 did run
+    EXPECT_LT(((low - full).norm() / full.norm()).item<double>(), 0.03);
+    const double shift_low = ((low_y - low).norm() / low.norm()).item<double>();
+    const double shift_full = ((full_y - full).norm() / full.norm()).item<double>();
+    EXPECT_NEAR(shift_low, shift_full, 0.02 * shift_full);
   }
 }
 

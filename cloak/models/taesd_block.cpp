@@ -13,7 +13,7 @@ TaesdBlockImpl::TaesdBlockImpl(bool midblock_gn)
   if (midblock_gn) {
     pool_ = register_module(
         "pool", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(64, 256, 1).bias(false)),
-                               nn::GroupNorm(nn::GroupNormOptions(4, 256).eps(1e-5)), nn::ReLU(),
+                               Float32GroupNorm(nn::GroupNormOptions(4, 256).eps(1e-5)), nn::ReLU(),
                                nn::Conv2d(nn::Conv2dOptions(256, 64, 1).bias(false))));
   }
   register_module("conv", conv_);

@@ -11,6 +11,7 @@
 #include "cloak/engine.h"
 #include "cloak/error.h"
 #include "cloak/image.h"
+#include "cloak/openmp_wait.h"
 #include "cloak/protect_file.h"
 
 namespace {
@@ -250,4 +251,7 @@ void run(const gchar*, gint nparams, const GimpParam* param, gint* nreturn_vals,
 
 const GimpPlugInInfo PLUG_IN_INFO = {nullptr, nullptr, query, run};
 
-MAIN()
+int main(int argc, char** argv) {
+  cloak::restart_with_short_openmp_spin(argv);
+  return gimp_main(&PLUG_IN_INFO, argc, argv);
+}
