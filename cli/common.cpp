@@ -48,7 +48,7 @@ void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
   cmd.add_option("--max-side", o.read.max_side,
                  "refuse images larger than this many pixels a side");
   cmd.add_option("--max-megapixels", o.max_megapixels,
-                 "refuse larger images (memory grows about 0.14 GiB a megapixel)")
+                 "refuse larger images (memory grows about 0.16 GiB a megapixel)")
       ->check(CLI::PositiveNumber);
   cmd.add_option("--surrogates", o.surrogates,
                  "encoders to optimise against (default: all installed)")

@@ -41,7 +41,7 @@ struct Image {
 
 struct ReadOptions {
   // Refused from the header, before decoding, when either side or the area is larger. The area
-  // limit keeps a protect run within a few GiB (about 0.14 GiB a megapixel).
+  // limit keeps a protect run within a few GiB (about 0.16 GiB a megapixel).
   int max_side = 16384;
   std::int64_t max_pixels = 4096 * 4096;
 };

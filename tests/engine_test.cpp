@@ -213,6 +213,28 @@ TEST(Engine, CoarseToFineProtectsWhatATrainersDownscaleKeeps) {
   }
 }
 
+TEST(Measure, ImagesProtectedCoarseToFineAreMeasuredAtTheTrainingScale) {
+  // What a trainer sees: both copies shrunk to the training scale (area, 8-bit), then JPEG q75.
+  auto x = painting(256);
+  auto y = (x + 0.03 * torch::randn_like(x)).clamp(0, 1);
+  ProtectSettings s;
+  s.training_pixels = 64 * 128;  // 256 x 256 -> 91 x 91
+  const auto r = measure_protection(encoders(), x, y, 8, s);
+  EXPECT_EQ(r.measured_height, 91);
+  EXPECT_EQ(r.measured_width, 91);
+  EXPECT_NEAR(r.psnr, psnr(x, y), 1e-9);  // quality stays at full size
+  for (std::size_t e = 0; e < encoders().size(); ++e) {
+    const auto& m = encoders()[e];
+    auto z0 = encode(m, opencv_jpeg(opencv_resize_to(x, 91, 91), 75));
+    auto z = encode(m, opencv_jpeg(opencv_resize_to(y, 91, 91), 75));
+    EXPECT_NEAR(r.surrogates[e].shift_jpeg75, ((z - z0).norm() / z0.norm()).item<double>(), 1e-6);
+  }
+  s.training_pixels = 0;  // measured at full size
+  const auto full = measure_protection(encoders(), x, y, 8, s);
+  EXPECT_EQ(full.measured_height, 256);
+  EXPECT_NE(full.surrogates[0].shift_jpeg75, r.surrogates[0].shift_jpeg75);
+}
+
 TEST(Engine, Bfloat16SurrogatesAgreeWithFloat32) {
   if (!low_precision()) GTEST_SKIP() << "this CPU has no native bfloat16: float32 only";
   auto x = painting(128);
