@@ -65,8 +65,8 @@ std::string file_error(const std::exception& e, const std::filesystem::path& fil
 // Whether an error stops the whole run rather than failing one file.
 bool stops_the_run(const std::exception& e);
 
-// Applies --threads, --device and --precision, then loads the surrogate encoders (all that are installed, or
-// those named); warns about missing ones unless quiet.
+// Applies --threads, --device and --precision, then loads the surrogate encoders (all that are
+// installed, or those named); warns about missing ones unless quiet.
 std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names);
 torch::Device device_of(const Context& ctx);
 // The taef2 autoencoder (encoder and decoder) on the chosen device.
