@@ -1,14 +1,19 @@
 // Benchmarks of the engine on the public-domain samples in ../shared/samples (never run by the
 // tests). Prints Markdown tables for bench/RESULTS.md.
-//   cloak_bench speed SIZE...     time and peak memory of the default preset at SIZExSIZE
+//   cloak_bench speed [SIZE...]   time, report time and peak memory at each size (WxH or a side)
+//   cloak_bench scale [W H]       a large painting coarse to fine, native only and at 1 MP
+//   cloak_bench load [HOGS]       the default protect alone and beside HOGS busy processes
 //   cloak_bench quality           PSNR/SSIM per strength on every sample
 //   cloak_bench transfer [SIZE [FIRST [COUNT [purify]]]]
 //                                 leave-one-out protection and time against a PhotoGuard baseline
 //   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -19,6 +24,8 @@
 #include "cloak/image.h"
 #include "cloak/measure.h"
 #include "cloak/metrics.h"
+#include "cloak/openmp_wait.h"
+#include "cloak/precision.h"
 #include "cloak/protect_file.h"
 
 using namespace cloak;
@@ -32,14 +39,18 @@ const char* kPaintings[] = {"monet_water_lilies_1919.jpg", "vangogh_starry_night
                             "hokusai_great_wave_off_kanagawa.jpg",
                             "vermeer_girl_with_a_pearl_earring.jpg"};
 
-// A size x size view of a painting: centre crop of the largest square, resized.
-torch::Tensor painting(const std::string& name, int size) {
+// A w x h view of a painting (h = w when not given): centre crop of the largest region of that
+// shape, resized, as 8-bit values.
+torch::Tensor painting(const std::string& name, int w, int h = 0) {
+  if (h == 0) h = w;
   auto x = image_tensor(read_image(kSamples / name));
-  const auto s = std::min(x.size(2), x.size(3));
-  x = x.slice(2, (x.size(2) - s) / 2, (x.size(2) - s) / 2 + s)
-          .slice(3, (x.size(3) - s) / 2, (x.size(3) - s) / 2 + s);
+  const double aspect = static_cast<double>(w) / h;
+  const auto ch = std::min<int64_t>(x.size(2), std::lround(x.size(3) / aspect));
+  const auto cw = std::min<int64_t>(x.size(3), std::lround(ch * aspect));
+  x = x.slice(2, (x.size(2) - ch) / 2, (x.size(2) - ch) / 2 + ch)
+          .slice(3, (x.size(3) - cw) / 2, (x.size(3) - cw) / 2 + cw);
   x = F::interpolate(x, F::InterpolateFuncOptions()
-                            .size(std::vector<int64_t>{size, size})
+                            .size(std::vector<int64_t>{h, w})
                             .mode(torch::kBicubic)
                             .align_corners(false));
   return ((x.clamp(0, 1) * 255).round() / 255).contiguous();
@@ -72,7 +83,12 @@ torch::Tensor photoguard_pgd(const LoadedModel& enc, const torch::Tensor& x, dou
   auto delta = (torch::rand_like(x) * 2 - 1) * eps;
   for (int i = 0; i < steps; ++i) {
     auto d = delta.clone().requires_grad_(true);
-    auto z = enc.net->forward((x + d).clamp(0, 1).contiguous(at::MemoryFormat::ChannelsLast));
+    torch::Tensor z;
+    {
+      SurrogatePrecision precision;  // the same arithmetic as Cloak's, for a fair time
+      z = enc.net->forward((x + d).clamp(0, 1).contiguous(at::MemoryFormat::ChannelsLast))
+              .to(torch::kFloat32);
+    }
     auto loss = -(z - z0).square().sum();
     auto g = torch::autograd::grad({loss}, {d})[0];
     torch::NoGradGuard ng;
@@ -103,26 +119,73 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-void speed(const std::vector<int>& sizes) {
+// Issue 11's speed table: protect and report time, quality and peak memory of the defaults at
+// each size ("WxH" or a side), beside the previous defaults (float32, every sweep at native size)
+// on sizes up to 1 MP, in the same run.
+void speed(const std::vector<std::string>& sizes) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
   std::printf(
-      "| size | protect (s) | measure (s) | steps | PSNR | SSIM | peak RSS (GiB) "
-      "|\n|---|---|---|---|---|---|---|\n");
-  for (int size : sizes) {
-    auto x = painting(kPaintings[0], size);
-    ProtectSettings s;
-    auto t = std::chrono::steady_clock::now();
-    auto out = protect(enc, {x, {}, 8}, s);
-    const double tp = seconds_since(t);
-    if (size > 2048) {  // the full report would dominate; time the protection alone
-      std::printf("| %dx%d | %.1f | - | %d | %.2f | - | %.2f |\n", size, size, tp, out.steps,
-                  psnr(x, out.image), peak_rss_gib());
-    } else {
+      "| size | engine | protect (s) | report (s) | report / protect | ETA error at 10%% | steps | "
+      "PSNR "
+      "| SSIM | peak RSS (GiB) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& size : sizes) {
+    int w = std::atoi(size.c_str()), h = w;
+    if (auto x = size.find('x'); x != std::string::npos) h = std::atoi(size.c_str() + x + 1);
+    auto x = painting(kPaintings[0], w, h);
+    for (bool previous : {false, true}) {
+      if (previous && static_cast<double>(w) * h > 1.1e6) continue;
+      ProtectSettings s;
+      set_precision(previous ? Precision::Float32 : Precision::Auto);
+      if (previous) s.training_pixels = 0;
+      auto t = std::chrono::steady_clock::now();
+      // The total time a progress bar's ETA promises once 10% is done (elapsed / fraction).
+      double promised = 0;
+      auto out = protect(enc, {x, {}, 8}, s, [&](double f) {
+        if (promised == 0 && f >= 0.1) promised = seconds_since(t) / f;
+        return true;
+      });
+      const double tp = seconds_since(t);
       t = std::chrono::steady_clock::now();
       auto r = measure_protection(enc, x, out.image, 8, s);
-      std::printf("| %dx%d | %.1f | %.1f | %d | %.2f | %.4f | %.2f |\n", size, size, tp,
-                  seconds_since(t), out.steps, r.psnr, r.ssim, peak_rss_gib());
+      const double tr = seconds_since(t);
+      std::printf("| %dx%d | %s | %.1f | %.1f | %.0f%% | %+.0f%% | %d | %.2f | %.4f | %.2f |\n", w,
+                  h, previous ? "previous (fp32, native)" : "default", tp, tr, 100 * tr / tp,
+                  100 * (promised - tp) / tp, out.steps, r.psnr, r.ssim, peak_rss_gib());
+      std::fflush(stdout);
     }
+  }
+  set_precision(Precision::Auto);
+}
+
+// Issue 11's load table: the 512 px default protect alone, then beside `hogs` busy processes (a
+// fixed CPU hog), with each thread count.
+void load_table(int hogs) {
+  auto enc = load({"taef2_encoder", "taesana_encoder"});
+  auto x = painting(kPaintings[0], 512);
+  auto run = [&](int threads) {
+    at::set_num_threads(threads);
+    auto t = std::chrono::steady_clock::now();
+    protect(enc, {x, {}, 8}, ProtectSettings{});
+    return seconds_since(t);
+  };
+  const int cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  std::printf(
+      "| threads | alone (s) | beside %d busy processes (s) | slowdown |\n|---|---|---|---|\n",
+      hogs);
+  for (int threads : {cores, 1}) {
+    const double alone = run(threads);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < hogs; ++i)
+      if (pid_t pid = fork(); pid == 0) {
+        for (volatile std::uint64_t n = 0;; n = n + 1) {
+        }
+      } else {
+        pids.push_back(pid);
+      }
+    const double loaded = run(threads);
+    for (pid_t pid : pids) kill(pid, SIGKILL);
+    for (pid_t pid : pids) waitpid(pid, nullptr, 0);
+    std::printf("| %d | %.1f | %.1f | %.1fx |\n", threads, alone, loaded, loaded / alone);
     std::fflush(stdout);
   }
 }
@@ -160,6 +223,65 @@ double relative_shift(const LoadedModel& m, const torch::Tensor& y, const torch:
   torch::NoGradGuard g;
   auto z0 = encode(m, x);
   return ((encode(m, y) - z0).norm() / z0.norm()).item<double>();
+}
+
+// Issue 11's scale table: a large painting protected coarse to fine (default) and at native size
+// only, against protecting its 1-MP downscale directly. Per surrogate, the shift left after the
+// protected file is resized to 1 MP and JPEG q75 compressed; and the mean shift after JPEG q75 on
+// four 512 px crops at native size.
+void scale_table(int w, int h) {
+  auto enc = load({"taef2_encoder", "taesana_encoder"});
+  const double f = std::sqrt(1024.0 * 1024.0 / (static_cast<double>(w) * h));
+  const int64_t mh = std::lround(h * f), mw = std::lround(w * f);
+  auto to_1mp = [&](const torch::Tensor& t) { return opencv_resize_to(t, mh, mw); };
+  auto crops_shift = [&](const LoadedModel& m, const torch::Tensor& y, const torch::Tensor& x) {
+    double sum = 0;
+    for (auto [cy, cx] : {std::pair<int64_t, int64_t>{0, 0},
+                          {0, w - 512},
+                          {h - 512, 0},
+                          {(h - 512) / 2, (w - 512) / 2}}) {
+      auto c = [&](const torch::Tensor& t) {
+        return opencv_jpeg(t.slice(2, cy, cy + 512).slice(3, cx, cx + 512), 75);
+      };
+      sum += relative_shift(m, c(y), c(x));
+    }
+    return sum / 4;
+  };
+  std::printf(
+      "| painting (%dx%d) | engine | time (s) | PSNR | at 1 MP, JPEG q75: %s / %s | vs 1 MP "
+      "directly | native 512 px crops, JPEG q75 |\n|---|---|---|---|---|---|---|\n",
+      w, h, enc[0].spec->name.c_str(), enc[1].spec->name.c_str());
+  for (const char* p : {kPaintings[1], kPaintings[0]}) {
+    auto x = painting(p, w, h);
+    const auto small = to_1mp(x), small_j = opencv_jpeg(small, 75);
+    auto t = std::chrono::steady_clock::now();
+    auto direct = protect(enc, {small, {}, 8}, ProtectSettings{}).image;
+    const double t_direct = seconds_since(t);
+    std::vector<double> direct_shift;
+    for (const auto& m : enc)
+      direct_shift.push_back(relative_shift(m, opencv_jpeg(direct, 75), small_j));
+    std::printf("| %s | 1 MP (%ldx%ld) directly | %.1f | %.2f | %.3f / %.3f | 1.00x | - |\n", p,
+                static_cast<long>(mw), static_cast<long>(mh), t_direct, psnr(small, direct),
+                direct_shift[0], direct_shift[1]);
+    for (bool native : {false, true}) {
+      ProtectSettings s;
+      if (native) s.training_pixels = 0;
+      t = std::chrono::steady_clock::now();
+      auto out = protect(enc, {x, {}, 8}, s).image;
+      const double took = seconds_since(t);
+      std::vector<double> at_1mp;
+      double ratio = 0, crops = 0;
+      for (std::size_t e = 0; e < enc.size(); ++e) {
+        at_1mp.push_back(relative_shift(enc[e], opencv_jpeg(to_1mp(out), 75), small_j));
+        ratio += at_1mp[e] / direct_shift[e] / static_cast<double>(enc.size());
+        crops += crops_shift(enc[e], out, x) / static_cast<double>(enc.size());
+      }
+      std::printf("| %s | %s | %.1f | %.2f | %.3f / %.3f | %.2fx | %.3f |\n", p,
+                  native ? "native size only" : "coarse to fine (default)", took, psnr(x, out),
+                  at_1mp[0], at_1mp[1], ratio, crops);
+      std::fflush(stdout);
+    }
+  }
 }
 
 // Issue 10's goal table: leave-one-out (optimised on one surrogate, measured on the other), Cloak's
@@ -268,12 +390,16 @@ void audit_table(int count, int size) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  restart_with_short_openmp_spin(argv);  // as the cloak command does
   at::set_num_threads(2);
   const std::string what = argc > 1 ? argv[1] : "";
   if (what == "speed") {
-    std::vector<int> sizes;
-    for (int i = 2; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
-    speed(sizes.empty() ? std::vector<int>{512, 1024} : sizes);
+    std::vector<std::string> sizes(argv + 2, argv + argc);
+    speed(sizes.empty() ? std::vector<std::string>{"512", "1024"} : sizes);
+  } else if (what == "scale") {
+    scale_table(argc > 2 ? std::atoi(argv[2]) : 3072, argc > 3 ? std::atoi(argv[3]) : 2304);
+  } else if (what == "load") {
+    load_table(argc > 2 ? std::atoi(argv[2]) : 2);
   } else if (what == "quality") {
     quality();
   } else if (what == "transfer") {
@@ -284,7 +410,8 @@ int main(int argc, char** argv) {
     audit_table(argc > 2 ? std::atoi(argv[2]) : 4, argc > 3 ? std::atoi(argv[3]) : 512);
   } else {
     std::fprintf(stderr,
-                 "usage: cloak_bench speed [SIZE...] | quality | transfer [SIZE [FIRST [COUNT "
+                 "usage: cloak_bench speed [SIZE...] | scale [W H] | load [HOGS] | quality | "
+                 "transfer [SIZE [FIRST [COUNT "
                  "[purify]]]] | audit "
                  "[COUNT [SIZE]]\n");
     return 2;
