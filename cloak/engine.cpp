@@ -158,7 +158,6 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
 }
 
 torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int64_t tile) {
-  torch::NoGradGuard no_grad;
   const int64_t ds = encoder.spec->downscale;
   auto x = to_encoder_input(image.to(encoder.net->parameters()[0].device()), static_cast<int>(ds));
   const int64_t H = x.size(2), W = x.size(3), halo = 64;

@@ -83,7 +83,8 @@ std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encode
 
 // Runs an encoder on an image of any size (1,C,H,W): padded to its stride, gray expanded to RGB.
 // Images larger than `tile` (plus a 64 px halo) are encoded in tiles stitched in latent space.
-// `tile` must be a multiple of the encoder's downscale.
+// `tile` must be a multiple of the encoder's downscale. Differentiable when `image` requires grad
+// (IMPRESS purifies through it); the weights are frozen, so otherwise no graph is kept.
 torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int64_t tile = 1024);
 
 // Resizes and centre-crops a target picture to cover (h, w), matching `channels` (1 or 3).

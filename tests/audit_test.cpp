@@ -61,6 +61,13 @@ TEST_F(Audit, EveryAttackChangesThePixelsAndKeepsTheSize) {
   }
 }
 
+TEST_F(Audit, ImpressOptimisesThroughTheAutoencoder) {
+  // IMPRESS needs the gradient of the reconstruction, through the encoder and the decoder.
+  auto x = protect_picture().clone().requires_grad_(true);
+  auto g = torch::autograd::grad({reconstruct(*ae_, x).square().sum()}, {x})[0];
+  EXPECT_GT(g.abs().sum().item<double>(), 0.0);
+}
+
 TEST_F(Audit, ImpressMakesAProtectedImageConsistentUnderEncodeDecode) {
   const auto p = protect_picture();
   const double before = reconstruction_inconsistency(*ae_, p);
