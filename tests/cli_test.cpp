@@ -446,6 +446,8 @@ TEST_F(Cli, VersionAndHelpTellWhatThereIs) {
   CliRun m = run("models list");
   EXPECT_EQ(m.code, 0);
   EXPECT_NE(m.output.find("taesana_encoder"), std::string::npos);
+  EXPECT_EQ(run("--precision fp32 models list").code, 0);
+  EXPECT_EQ(run("--precision half models list").code, 2);
 }
 
 }  // namespace
