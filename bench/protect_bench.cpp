@@ -231,8 +231,8 @@ double relative_shift(const LoadedModel& m, const torch::Tensor& y, const torch:
 // four 512 px crops at native size.
 void scale_table(int w, int h) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
-  const double f = std::sqrt(1024.0 * 1024.0 / (static_cast<double>(w) * h));
-  const int64_t mh = std::lround(h * f), mw = std::lround(w * f);
+  const auto training = training_size(h, w, ProtectSettings{});
+  const int64_t mh = training.first, mw = training.second;
   auto to_1mp = [&](const torch::Tensor& t) { return opencv_resize_to(t, mh, mw); };
   auto crops_shift = [&](const LoadedModel& m, const torch::Tensor& y, const torch::Tensor& x) {
     double sum = 0;
