@@ -42,6 +42,7 @@ constexpr double kResynthesisNoise = 0.05;
 // IMPRESS: weight of the consistency term against closeness to the published copy, and the step.
 constexpr double kImpressConsistency = 1.0;
 constexpr double kImpressStep = 0.004;
+constexpr int64_t kImpressTile = 256;
 
 }  // namespace
 
@@ -57,18 +58,28 @@ double reconstruction_inconsistency(const Autoencoder& ae, const torch::Tensor& 
 
 torch::Tensor impress_purify(const Autoencoder& ae, const torch::Tensor& x0, int steps) {
   const auto target = rgb(x0).detach();
-  auto x = target.clone().requires_grad_(true);
-  torch::optim::Adam adam({x}, torch::optim::AdamOptions(kImpressStep));
-  for (int i = 0; i < steps; ++i) {
-    adam.zero_grad();
-    auto loss =
-        (x - target).pow(2).mean() + kImpressConsistency * (reconstruct(ae, x) - x).pow(2).mean();
-    loss.backward();
-    adam.step();
-    torch::NoGradGuard no_grad;
-    x.clamp_(0, 1);
-  }
-  auto out = x.detach();
+  auto out = target.clone();
+  // Tile by tile: the gradient through the autoencoder keeps every activation, which a
+  // multi-megapixel image would not fit in memory (a mimic can purify the same way).
+  for (int64_t y = 0; y < target.size(2); y += kImpressTile)
+    for (int64_t x = 0; x < target.size(3); x += kImpressTile) {
+      auto tile = [&](const torch::Tensor& t) {
+        return t.slice(2, y, y + kImpressTile).slice(3, x, x + kImpressTile);
+      };
+      const auto published = tile(target);
+      auto p = published.clone().requires_grad_(true);
+      torch::optim::Adam adam({p}, torch::optim::AdamOptions(kImpressStep));
+      for (int i = 0; i < steps; ++i) {
+        adam.zero_grad();
+        auto loss = (p - published).pow(2).mean() +
+                    kImpressConsistency * (reconstruct(ae, p) - p).pow(2).mean();
+        loss.backward();
+        adam.step();
+        torch::NoGradGuard no_grad;
+        p.clamp_(0, 1);
+      }
+      tile(out).copy_(p.detach());
+    }
   // Gray stays gray: the mean of the three purified channels.
   return x0.size(1) == 1 ? out.mean(1, true) : out;
 }

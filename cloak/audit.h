@@ -26,7 +26,8 @@ torch::Tensor reconstruct(const Autoencoder& ae, const torch::Tensor& x);
 double reconstruction_inconsistency(const Autoencoder& ae, const torch::Tensor& x);
 
 // IMPRESS-style purification (Cao et al., NeurIPS 2023): Adam steps on the pixels that make the
-// image consistent under encode -> decode while keeping it close to the published copy `x0`.
+// image consistent under encode -> decode while keeping it close to the published copy `x0`, in
+// 256 px tiles (the gradient through the autoencoder would not fit in memory on large images).
 torch::Tensor impress_purify(const Autoencoder& ae, const torch::Tensor& x0, int steps = 30);
 
 struct Attack {

@@ -77,6 +77,19 @@ TEST_F(Audit, ImpressMakesAProtectedImageConsistentUnderEncodeDecode) {
   EXPECT_LT((purified - p).abs().mean().item<double>(), 0.05) << "stays close to the copy";
 }
 
+TEST_F(Audit, ImpressPurifiesEveryTileOfAWideImage) {
+  // 300 px wide: a 256 px tile and a 44 px one, each optimised on its own.
+  const auto p = image_tensor(make_test_image(300, 64, 3, false, 8));
+  const auto purified = impress_purify(*ae_, p, 5);
+  ASSERT_EQ(purified.sizes(), p.sizes());
+  for (auto [x0, x1] : {std::pair<int64_t, int64_t>{0, 256}, {256, 300}}) {
+    SCOPED_TRACE(x0);
+    auto change = (purified - p).slice(3, x0, x1).abs();
+    EXPECT_GT(change.max().item<double>(), 1e-3);
+    EXPECT_LT(change.mean().item<double>(), 0.05);
+  }
+}
+
 TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
   Image img = make_test_image(96, 96, 3, false, 8);
   write_image(img, path("art.png"));
