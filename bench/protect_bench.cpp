@@ -219,10 +219,9 @@ std::vector<std::string> all_paintings() {
   return out;
 }
 
-double relative_shift(const LoadedModel& m, const torch::Tensor& y, const torch::Tensor& x) {
-  torch::NoGradGuard g;
-  auto z0 = encode(m, x);
-  return ((encode(m, y) - z0).norm() / z0.norm()).item<double>();
+// The shift `m` sees from x to y.
+double shift_on(const LoadedModel& m, const torch::Tensor& y, const torch::Tensor& x) {
+  return relative_shift(encode(m, y), encode(m, x));
 }
 
 // Issue 11's scale table: a large painting protected coarse to fine (default) and at native size
@@ -243,7 +242,7 @@ void scale_table(int w, int h) {
       auto c = [&](const torch::Tensor& t) {
         return opencv_jpeg(t.slice(2, cy, cy + 512).slice(3, cx, cx + 512), 75);
       };
-      sum += relative_shift(m, c(y), c(x));
+      sum += shift_on(m, c(y), c(x));
     }
     return sum / 4;
   };
@@ -258,8 +257,7 @@ void scale_table(int w, int h) {
     auto direct = protect(enc, {small, {}, 8}, ProtectSettings{}).image;
     const double t_direct = seconds_since(t);
     std::vector<double> direct_shift;
-    for (const auto& m : enc)
-      direct_shift.push_back(relative_shift(m, opencv_jpeg(direct, 75), small_j));
+    for (const auto& m : enc) direct_shift.push_back(shift_on(m, opencv_jpeg(direct, 75), small_j));
     std::printf("| %s | 1 MP (%ldx%ld) directly | %.1f | %.2f | %.3f / %.3f | 1.00x | - |\n", p,
                 static_cast<long>(mw), static_cast<long>(mh), t_direct, psnr(small, direct),
                 direct_shift[0], direct_shift[1]);
@@ -272,7 +270,7 @@ void scale_table(int w, int h) {
       std::vector<double> at_1mp;
       double ratio = 0, crops = 0;
       for (std::size_t e = 0; e < enc.size(); ++e) {
-        at_1mp.push_back(relative_shift(enc[e], opencv_jpeg(to_1mp(out), 75), small_j));
+        at_1mp.push_back(shift_on(enc[e], opencv_jpeg(to_1mp(out), 75), small_j));
         ratio += at_1mp[e] / direct_shift[e] / static_cast<double>(enc.size());
         crops += crops_shift(enc[e], out, x) / static_cast<double>(enc.size());
       }
@@ -324,8 +322,8 @@ void transfer(int size, int first, int count, bool purify) {
       r.resize(attacks.size());
       for (std::size_t k = 0; k < attacks.size(); ++k) {
         const auto& ao = attacked_original[attacks[k]];
-        const double so = relative_shift(test, apply_attack(attacks[k], ours, ae), ao);
-        const double sb = relative_shift(test, apply_attack(attacks[k], base, ae), ao);
+        const double so = shift_on(test, apply_attack(attacks[k], ours, ae), ao);
+        const double sb = shift_on(test, apply_attack(attacks[k], base, ae), ao);
         std::printf(" %.3f / %.3f (%.2fx) |", so, sb, so / sb);
         r[k] += so / sb;
       }

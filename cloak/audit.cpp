@@ -33,10 +33,6 @@ torch::Tensor downscaled(const torch::Tensor& x, int64_t side) {
              .mode(torch::kArea));
 }
 
-double rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).norm() / (b.norm() + 1e-12)).item<double>();
-}
-
 // Noise strength of the re-synthesis attack (images in [0,1]), as in Honig et al., ICLR 2025.
 constexpr double kResynthesisNoise = 0.05;
 // IMPRESS: weight of the consistency term against closeness to the published copy, and the step.
@@ -145,7 +141,7 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
     const auto attacked = apply_attack(attack.name, protected_, ae);
     torch::NoGradGuard no_grad;
     for (const auto& e : encoders) {
-      a.shift.push_back(rel(encode(e, attacked), encode(e, attacked_original)));
+      a.shift.push_back(relative_shift(encode(e, attacked), encode(e, attacked_original)));
       a.mean_shift += a.shift.back() / static_cast<double>(encoders.size());
     }
     a.psnr_vs_protected =

@@ -32,10 +32,6 @@ torch::Tensor from_mat8(const cv::Mat& m) {
   return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(255).contiguous();
 }
 
-double rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).norm() / (b.norm() + 1e-12)).item<double>();
-}
-
 }  // namespace
 
 torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality) {
@@ -92,9 +88,9 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
     auto zo = encode(enc, o), zp = encode(enc, p);
-    s.shift = rel(zp, zo);
-    s.shift_jpeg75 = rel(encode(enc, jp), encode(enc, jo));
-    s.shift_resize50 = rel(encode(enc, rp), encode(enc, ro));
+    s.shift = relative_shift(zp, zo);
+    s.shift_jpeg75 = relative_shift(encode(enc, jp), encode(enc, jo));
+    s.shift_resize50 = relative_shift(encode(enc, rp), encode(enc, ro));
     if (objective->targeted()) {
       auto zt = objective->target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
       s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
@@ -102,6 +98,10 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
     r.surrogates.push_back(s);
   }
   return r;
+}
+
+double relative_shift(const torch::Tensor& z, const torch::Tensor& z0) {
+  return ((z - z0).norm() / (z0.norm() + 1e-12)).item<double>();
 }
 
 double mean_shift_jpeg75(const ProtectionReport& r) {

@@ -44,6 +44,9 @@ torch::Tensor opencv_blur(const torch::Tensor& image, double sigma);
 
 nlohmann::json to_json(const ProtectionReport& r);
 
+// ||z - z0|| / ||z0||: the relative latent shift every report states.
+double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);
+
 // The mean over surrogates of the latent shift after JPEG q75: what `verify` judges by.
 double mean_shift_jpeg75(const ProtectionReport& r);
 
