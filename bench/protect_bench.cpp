@@ -19,14 +19,15 @@
 #include <map>
 #include <string>
 
-#include "cloak/audit.h"
-#include "cloak/engine.h"
-#include "cloak/image.h"
-#include "cloak/measure.h"
-#include "cloak/metrics.h"
-#include "cloak/openmp_wait.h"
-#include "cloak/precision.h"
-#include "cloak/protect_file.h"
+#include "cloak/engine/metrics.h"
+#include "cloak/engine/openmp_wait.h"
+#include "cloak/engine/precision.h"
+#include "cloak/engine/protect.h"
+#include "cloak/io/image_io.h"
+#include "cloak/pipeline/protect_file.h"
+#include "cloak/pipeline/surrogates.h"
+#include "cloak/report/audit.h"
+#include "cloak/report/measure.h"
 
 using namespace cloak;
 namespace fs = std::filesystem;
@@ -56,10 +57,14 @@ torch::Tensor painting(const std::string& name, int w, int h = 0) {
   return ((x.clamp(0, 1) * 255).round() / 255).contiguous();
 }
 
+SurrogateOptions surrogates(const std::vector<std::string>& names = {}) {
+  SurrogateOptions o;
+  o.names = names;
+  o.threads = 2;
+  return o;
+}
 std::vector<LoadedModel> load(const std::vector<std::string>& names) {
-  std::vector<LoadedModel> out;
-  for (const auto& n : names) out.push_back(load_model(model_spec(n), model_search_path()));
-  return out;
+  return load_encoders(surrogates(names));
 }
 
 double peak_rss_gib() {
@@ -146,7 +151,7 @@ void speed(const std::vector<std::string>& sizes) {
       });
       const double tp = seconds_since(t);
       t = std::chrono::steady_clock::now();
-      auto r = measure_protection(enc, x, out.image, 8, s);
+      auto r = measure_protection(enc, x, out.image, 8, s, *out.objective);
       const double tr = seconds_since(t);
       std::printf("| %dx%d | %s | %.1f | %.1f | %.0f%% | %+.0f%% | %d | %.2f | %.4f | %.2f |\n", w,
                   h, previous ? "previous (fp32, native)" : "default", tp, tr, 100 * tr / tp,
@@ -168,7 +173,7 @@ void load_table(int hogs) {
     protect(enc, {x, {}, 8}, ProtectSettings{});
     return seconds_since(t);
   };
-  const int cores = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+  const int cores = default_threads();
   std::printf(
       "| threads | alone (s) | beside %d busy processes (s) | slowdown |\n|---|---|---|---|\n",
       hogs);
@@ -201,7 +206,7 @@ void quality() {
       ProtectSettings s;
       s.strength = st;
       auto out = protect(enc, {x, {}, 8}, s);
-      auto r = measure_protection(enc, x, out.image, 8, s);
+      auto r = measure_protection(enc, x, out.image, 8, s, *out.objective);
       std::printf("| %s | %s | %.2f | %.4f | %.0f | %.3f |\n", p, to_string(st).c_str(), r.psnr,
                   r.ssim, r.linf_codes, mean_shift_jpeg75(r));
       std::fflush(stdout);
@@ -287,7 +292,7 @@ void scale_table(int w, int h) {
 // painting; with the time each took.
 void transfer(int size, int first, int count, bool purify) {
   auto all = load({"taef2_encoder", "taesana_encoder"});
-  const Autoencoder ae{all[0], load({"taef2_decoder"})[0]};
+  const Autoencoder ae = load_autoencoder(surrogates());
   std::vector<std::string> attacks = {"jpeg75", "resize50", "blur1"};
   if (purify) attacks.insert(attacks.end(), {"noise_resynthesis", "impress"});
   std::printf("| painting (%dx%d) | trained on | PSNR Cloak / PG | time Cloak / PG (s) |", size,
@@ -355,7 +360,7 @@ void transfer(int size, int first, int count, bool purify) {
 // PSNR (on taef2, as PhotoGuard attacks one autoencoder), both measured on both surrogates.
 void audit_table(int count, int size) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
-  const Autoencoder ae{load({"taef2_encoder"})[0], load({"taef2_decoder"})[0]};
+  const Autoencoder ae = load_autoencoder(surrogates());
   const double threshold = strength_budget(Strength::Medium).min_shift_jpeg75;
   std::map<std::string, std::pair<double, double>> sums;  // attack -> (cloak, baseline)
   std::printf(
@@ -389,7 +394,6 @@ void audit_table(int count, int size) {
 
 int main(int argc, char** argv) {
   restart_with_short_openmp_spin(argv);  // as the cloak command does
-  at::set_num_threads(2);
   const std::string what = argc > 1 ? argv[1] : "";
   if (what == "speed") {
     std::vector<std::string> sizes(argv + 2, argv + argc);

@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
-#include "cloak/file_io.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
 
 namespace cloak::cli {
 
@@ -25,9 +25,9 @@ int run_audit(const Context& ctx, const AuditArgs& a) {
       throw Error(ErrorKind::Output, a.html->string() + ": already exists (use --overwrite)");
   }
   const auto [original, prot] = read_pair(a.original, a.protected_);
-  const auto encoders = load_encoders(ctx, a.surrogates);
-  const Autoencoder ae = load_autoencoder(ctx);
-  const double threshold = strength_budget(strength_from_name(a.strength)).min_shift_jpeg75;
+  const auto encoders = load_encoders(surrogate_options(ctx, a.surrogates));
+  const Autoencoder ae = load_autoencoder(surrogate_options(ctx));
+  const double threshold = strength_budget(a.strength).min_shift_jpeg75;
   const AuditReport report =
       audit(encoders, ae, image_tensor(original), image_tensor(prot), threshold);
   if (a.html) {
@@ -47,7 +47,7 @@ int run_audit(const Context& ctx, const AuditArgs& a) {
 
 }  // namespace
 
-void print_audit(const AuditReport& r, const std::string& strength) {
+void print_audit(const AuditReport& r, Strength strength) {
   std::printf("%-60s", "attack (applied to the published copy and to the original)");
   for (const auto& e : r.encoders) std::printf(" %9s", e.substr(0, e.find('_')).c_str());
   std::printf("  %6s  %-8s %s\n", "mean", "survives", "PSNR vs published");
@@ -66,7 +66,7 @@ void print_audit(const AuditReport& r, const std::string& strength) {
   std::printf("%s at the %s threshold %.2f.\n",
               r.survives ? "The protection survives every JPEG, resize and blur step"
                          : "The protection does NOT survive every JPEG, resize and blur step",
-              strength.c_str(), r.threshold);
+              to_string(strength).c_str(), r.threshold);
   if (!removed.empty())
     std::printf("Removed or weakened below the threshold by: %s.\n", removed.c_str());
 }

@@ -6,10 +6,10 @@
 #include <sstream>
 
 #include "cli/common.h"
-#include "cloak/batch_manifest.h"
-#include "cloak/error.h"
-#include "cloak/file_io.h"
-#include "cloak/sha256.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
+#include "cloak/pipeline/batch_manifest.h"
+#include "cloak/weights/sha256.h"
 
 namespace cloak::cli {
 
@@ -183,7 +183,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
   remove_stale_temporaries(outdir);
   for (const auto& e : fs::recursive_directory_iterator(outdir, ec))
     if (e.is_directory()) remove_stale_temporaries(e.path());
-  const auto encoders = load_encoders(ctx, a.options.surrogates);
+  const auto encoders = load_encoders(surrogate_options(ctx, a.options.surrogates));
   int done = 0, skipped = 0, failed = 0;
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (g_interrupted) break;

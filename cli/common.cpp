@@ -10,8 +10,8 @@
 #include <map>
 #include <sstream>
 
-#include "cloak/error.h"
-#include "cloak/precision.h"
+#include "cloak/core/error.h"
+#include "cloak/engine/decoys.h"
 
 namespace cloak::cli {
 
@@ -25,27 +25,56 @@ void install_signal_handlers() {
   std::signal(SIGTERM, handler);
 }
 
+namespace {
+
+// Lets `option` take the names of a settings table (cloak/engine/settings.h), giving it the value
+// (each table lists its enum in declaration order); help and errors list the names.
+template <class Choice, std::size_t N>
+CLI::Option* one_of(CLI::Option* option, const Choice (&table)[N]) {
+  const std::string list = names_of(table);
+  const auto to_value = [&table, list](std::string& input) -> std::string {
+    const auto value = from_name(table, input);
+    if (!value) return "'" + input + "' is not one of " + list;
+    input = std::to_string(static_cast<int>(*value));
+    return "";
+  };
+  return option->transform(CLI::Validator(to_value, "", "choice"))->option_text(list);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
 void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
-  cmd.add_option("--mode", o.mode,
-                 "guard: break what editors and trainers see (default); "
-                 "cloak: shift the style toward a decoy; "
-                 "poison: shift the concept toward --target")
-      ->check(CLI::IsMember({"guard", "cloak", "poison"}));
-  cmd.add_option("--strength", o.strength,
-                 "low (PSNR >= 40 dB), medium (>= 36 dB), high (>= 32 dB)")
-      ->check(CLI::IsMember({"low", "medium", "high"}));
-  cmd.add_option("--preset", o.preset, "fast, balanced or max: time spent optimising")
-      ->check(CLI::IsMember({"fast", "balanced", "max"}));
+  auto& s = o.job.settings;
+  std::string modes, strengths;
+  for (const auto& m : kModes) modes += std::string(m.name) + ": " + m.help + "; ";
+  for (const auto& st : kStrengths)
+    strengths += (strengths.empty() ? "" : ", ") + describe(st.value);
+  one_of(cmd.add_option("--mode", s.mode, modes + "default " + to_string(s.mode)), kModes);
+  one_of(cmd.add_option("--strength", s.strength, strengths + "; default " + to_string(s.strength)),
+         kStrengths);
+  one_of(
+      cmd.add_option("--preset", s.preset, "time spent optimising; default " + to_string(s.preset)),
+      kPresets);
   cmd.add_option("--target", o.target,
                  "poison: anchor image of another concept; cloak: decoy style image")
       ->check(CLI::ExistingFile);
-  cmd.add_option("--decoy", o.decoy, "cloak: built-in decoy style (cubist, pointillist, woodcut)");
-  cmd.add_option("--seed", o.seed,
+  cmd.add_option("--decoy", s.decoy,
+                 "cloak: built-in decoy style (" + join(decoy_names()) + "); default " + s.decoy)
+      ->check(CLI::IsMember(decoy_names()));
+  cmd.add_option("--seed", s.seed,
                  "random seed: same input, settings and seed give the same bytes");
-  cmd.add_option("--format", o.format, "output format: png, jpg, webp or same (as the input)")
-      ->check(CLI::IsMember({"png", "jpg", "webp", "same"}));
-  cmd.add_option("--quality", o.quality, "JPEG quality of the output")->check(CLI::Range(1, 100));
-  cmd.add_option("--max-side", o.read.max_side,
+  cmd.add_option("--format", o.format,
+                 "output format: " + join(output_formats()) + " (same: as the input)")
+      ->check(CLI::IsMember(output_formats()));
+  cmd.add_option("--quality", o.job.jpeg_quality, "JPEG quality of the output")
+      ->check(CLI::Range(1, 100));
+  cmd.add_option("--max-side", o.job.read.max_side,
                  "refuse images larger than this many pixels a side");
   cmd.add_option("--max-megapixels", o.max_megapixels,
                  "refuse larger images (memory grows about 0.16 GiB a megapixel)")
@@ -53,31 +82,19 @@ void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
   cmd.add_option("--surrogates", o.surrogates,
                  "encoders to optimise against (default: all installed)")
       ->delimiter(',');
-  cmd.add_flag("--overwrite", o.overwrite, "replace an existing output");
+  cmd.add_flag("--overwrite", o.job.overwrite, "replace an existing output");
   cmd.add_flag("--dry-run", o.dry_run, "only list what would be written");
   cmd.add_flag("--no-optout-tag", o.no_optout_tag, "do not mark the output as not for AI training");
 }
 
 FileJob make_job(const ProtectOptions& o, const Context& ctx) {
-  FileJob job;
+  FileJob job = o.job;
   auto& s = job.settings;
-  s.mode = o.mode == "cloak" ? Mode::Cloak : o.mode == "poison" ? Mode::Poison : Mode::Guard;
-  s.strength = strength_from_name(o.strength);
-  s.preset = o.preset == "fast" ? Preset::Fast : o.preset == "max" ? Preset::Max : Preset::Balanced;
-  s.seed = o.seed;
-  s.decoy = o.decoy;
   s.device = device_of(ctx);
   if (s.mode == Mode::Poison && !o.target)
     throw Error(ErrorKind::Usage, "--mode poison needs --target IMG (an image of another concept)");
-  if (o.target) {
-    Image t = read_image(*o.target);
-    auto x = image_tensor(t);
-    s.target = x.size(1) == 1 ? x.expand({1, 3, x.size(2), x.size(3)}).contiguous() : x;
-  }
-  job.jpeg_quality = o.quality;
-  job.overwrite = o.overwrite;
+  if (o.target) s.target = target_tensor(read_image(*o.target));
   job.optout_tag = !o.no_optout_tag;
-  job.read = o.read;
   job.read.max_pixels = std::llround(o.max_megapixels * 1e6);
   return job;
 }
@@ -120,51 +137,24 @@ torch::Device device_of(const Context& ctx) {
   return torch::kCPU;
 }
 
-std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names) {
-  if (ctx.threads > 0)
-    at::set_num_threads(ctx.threads);
-  else
-    at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
-  set_precision(ctx.precision == "fp32" ? Precision::Float32 : Precision::Auto);
-  const auto device = device_of(ctx);
-  const auto search = model_search_path(ctx.models_dir);
-  std::vector<LoadedModel> out;
-  for (const auto& spec : model_specs()) {
-    if (spec.role != ModelRole::Encoder) continue;
-    const bool named = std::find(names.begin(), names.end(), spec.name) != names.end();
-    if (!names.empty() && !named) continue;
-    if (names.empty() && !find_model(spec, search)) {
-      if (!ctx.quiet)
-        std::cerr << "cloak: warning: " << spec.name
-                  << " is not installed; run 'cloak models fetch'\n";
-      continue;
-    }
-    out.push_back(load_model(spec, search));
-    out.back().net->to(device);
-  }
-  for (const auto& n : names) model_spec(n);                   // unknown names are a usage error
-  if (out.empty()) load_model(model_specs().front(), search);  // throws: says where it looked
-  return out;
-}
-
-Autoencoder load_autoencoder(const Context& ctx) {
-  const auto search = model_search_path(ctx.models_dir);
-  Autoencoder ae{load_model(model_spec("taef2_encoder"), search),
-                 load_model(model_spec("taef2_decoder"), search)};
-  ae.encoder.net->to(device_of(ctx));
-  ae.decoder.net->to(device_of(ctx));
-  return ae;
-}
-
-Strength strength_from_name(const std::string& name) {
-  return name == "low" ? Strength::Low : name == "high" ? Strength::High : Strength::Medium;
+SurrogateOptions surrogate_options(const Context& ctx, const std::vector<std::string>& names) {
+  SurrogateOptions o;
+  o.models_dir = ctx.models_dir;
+  o.names = names;
+  o.threads = ctx.threads;
+  o.precision = ctx.precision == "fp32" ? Precision::Float32 : Precision::Auto;
+  o.device = device_of(ctx);
+  if (!ctx.quiet)
+    o.warn = [](const std::string& w) { std::cerr << "cloak: warning: " << w << "\n"; };
+  return o;
 }
 
 void add_pair_options(CLI::App& cmd, PairArgs& a) {
   cmd.add_option("ORIGINAL", a.original, "the unprotected image")->required();
   cmd.add_option("PROTECTED", a.protected_, "the protected copy")->required();
-  cmd.add_option("--strength", a.strength, "whose threshold to check against")
-      ->check(CLI::IsMember({"low", "medium", "high"}));
+  one_of(cmd.add_option("--strength", a.strength,
+                        "whose threshold to check against; default " + to_string(a.strength)),
+         kStrengths);
   cmd.add_option("--surrogates", a.surrogates, "encoders to measure with (default: all installed)")
       ->delimiter(',');
 }

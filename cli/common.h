@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cloak/audit.h"
-#include "cloak/engine.h"
-#include "cloak/protect_file.h"
+#include "cloak/engine/protect.h"
+#include "cloak/pipeline/protect_file.h"
+#include "cloak/pipeline/surrogates.h"
+#include "cloak/report/audit.h"
 
 namespace cloak::cli {
 
@@ -34,16 +35,14 @@ struct Context {
   std::function<int()> run;  // set by the chosen subcommand
 };
 
-// Options every protecting subcommand takes, and the job they describe.
+// Options every protecting subcommand takes, and the job they describe. Their defaults are the
+// library's (ProtectSettings, FileJob, ReadOptions).
 struct ProtectOptions {
-  std::string mode = "guard", strength = "medium", preset = "balanced", format = "same";
+  FileJob job;
+  std::string format = "same";
   std::optional<std::filesystem::path> target;
-  std::string decoy = "cubist";
-  std::uint64_t seed = 0;
-  int quality = 95;
-  ReadOptions read;
   double max_megapixels = static_cast<double>(ReadOptions{}.max_pixels) / 1e6;
-  bool overwrite = false, dry_run = false, no_optout_tag = false;
+  bool dry_run = false, no_optout_tag = false;
   std::vector<std::string> surrogates;
 };
 void add_protect_options(CLI::App& cmd, ProtectOptions& o);
@@ -65,20 +64,16 @@ std::string file_error(const std::exception& e, const std::filesystem::path& fil
 // Whether an error stops the whole run rather than failing one file.
 bool stops_the_run(const std::exception& e);
 
-// Applies --threads, --device and --precision, then loads the surrogate encoders (all that are
-// installed, or those named); warns about missing ones unless quiet.
-std::vector<LoadedModel> load_encoders(const Context& ctx, const std::vector<std::string>& names);
+// What --models, --threads, --device and --precision ask of the surrogates (all that are installed,
+// or those named); missing ones are warned about unless quiet.
+SurrogateOptions surrogate_options(const Context& ctx, const std::vector<std::string>& names = {});
 torch::Device device_of(const Context& ctx);
-// The taef2 autoencoder (encoder and decoder) on the chosen device.
-Autoencoder load_autoencoder(const Context& ctx);
-
-Strength strength_from_name(const std::string& name);
 
 // What the measuring subcommands (verify, audit) take: an original, its protected copy, whose
 // threshold to judge by and which encoders to measure with.
 struct PairArgs {
   std::filesystem::path original, protected_;
-  std::string strength = "medium";
+  Strength strength = ProtectSettings{}.strength;
   std::vector<std::string> surrogates;
 };
 void add_pair_options(CLI::App& cmd, PairArgs& a);
@@ -86,7 +81,7 @@ void add_pair_options(CLI::App& cmd, PairArgs& a);
 std::pair<Image, Image> read_pair(const std::filesystem::path& original,
                                   const std::filesystem::path& protected_);
 // The audit as a table on stdout, with the attacks that removed the protection named plainly.
-void print_audit(const AuditReport& r, const std::string& strength);
+void print_audit(const AuditReport& r, Strength strength);
 
 // A progress bar with ETA on stderr when it is a terminal (and not --quiet/--json); nothing else.
 class ProgressBar {

@@ -5,8 +5,8 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
-#include "cloak/openmp_wait.h"
+#include "cloak/core/error.h"
+#include "cloak/engine/openmp_wait.h"
 
 using namespace cloak;
 using namespace cloak::cli;
@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", [] {
-    at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
+    at::set_num_threads(default_threads());
     return version_text();
   });
   app.add_option("--models", ctx.models_dir, "folder with the surrogate weights");
@@ -63,14 +63,15 @@ int main(int argc, char** argv) {
   add_verify_command(app, ctx);
   add_audit_command(app, ctx);
   add_models_command(app, ctx);
-  const auto is_command = [&](const std::string& name) {
-    for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
-      if (sub->check_name(name)) return true;
-    return false;
-  };
-  if (argc > 1 && argv[1][0] != '-' && !is_command(argv[1])) {
-    std::cerr << "cloak: unknown command '" << argv[1]
-              << "' (commands: protect, batch, preview, verify, audit, models; see cloak --help)\n";
+  std::string commands;
+  bool known = false;
+  for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+    commands += (commands.empty() ? "" : ", ") + sub->get_name();
+    known = known || (argc > 1 && sub->check_name(argv[1]));
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known) {
+    std::cerr << "cloak: unknown command '" << argv[1] << "' (commands: " << commands
+              << "; see cloak --help)\n";
     return kUsage;
   }
   try {

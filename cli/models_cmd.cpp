@@ -8,9 +8,9 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
-#include "cloak/file_io.h"
-#include "cloak/sha256.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
+#include "cloak/weights/sha256.h"
 
 extern char** environ;
 

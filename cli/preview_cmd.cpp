@@ -4,13 +4,13 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
-#include "cloak/file_io.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
+#include "cloak/pipeline/preview.h"
 
 namespace cloak::cli {
 
 namespace fs = std::filesystem;
-namespace F = torch::nn::functional;
 
 namespace {
 
@@ -20,20 +20,6 @@ struct PreviewArgs {
   int size = 512;
   bool overwrite = false;
 };
-
-// At most `size` px a side, RGB: previews are for looking at, not for measuring.
-torch::Tensor for_preview(const Image& img, int size) {
-  auto x = image_tensor(img);
-  if (x.size(1) == 1) x = x.expand({1, 3, x.size(2), x.size(3)});
-  const double scale = std::min(1.0, static_cast<double>(size) / std::max(x.size(2), x.size(3)));
-  if (scale < 1)
-    x = F::interpolate(
-        x, F::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{std::max<int64_t>(8, std::lround(x.size(2) * scale)),
-                                          std::max<int64_t>(8, std::lround(x.size(3) * scale))})
-               .mode(torch::kArea));
-  return x.contiguous();
-}
 
 int run_preview(const Context& ctx, const PreviewArgs& a) {
   const fs::path out =
@@ -46,15 +32,15 @@ int run_preview(const Context& ctx, const PreviewArgs& a) {
   Image original = read_image(a.input);
   std::optional<Image> prot;
   if (a.protected_) prot = read_image(*a.protected_);
-  const Autoencoder ae = load_autoencoder(ctx);
+  const Autoencoder ae = load_autoencoder(surrogate_options(ctx));
   torch::NoGradGuard no_grad;
   auto seen = [&](const torch::Tensor& x) { return reconstruct(ae, x); };
-  auto x = for_preview(original, a.size);
+  auto x = preview_tensor(original, a.size);
   // Row 1: the original and what the AI sees of it. Row 2: the same for the protected copy, and
   // the difference between the two images amplified 10x.
   std::vector<torch::Tensor> rows = {torch::cat({x, seen(x), torch::ones_like(x)}, 3)};
   if (prot) {
-    auto p = for_preview(*prot, a.size);
+    auto p = preview_tensor(*prot, a.size);
     if (p.sizes() != x.sizes())
       throw Error(ErrorKind::Input,
                   a.protected_->string() + ": not the same size as " + a.input.string());
@@ -62,12 +48,7 @@ int run_preview(const Context& ctx, const PreviewArgs& a) {
   } else {
     rows[0] = rows[0].slice(3, 0, 2 * x.size(3));
   }
-  auto sheet = torch::cat(rows, 2).contiguous();
-  Image img;
-  img.width = static_cast<int>(sheet.size(3));
-  img.height = static_cast<int>(sheet.size(2));
-  img.color.assign(sheet.data_ptr<float>(), sheet.data_ptr<float>() + sheet.numel());
-  write_image(img, out, {95, a.overwrite, a.input});
+  write_image(picture(torch::cat(rows, 2)), out, {kDefaultJpegQuality, a.overwrite, a.input});
   if (!ctx.quiet) std::cout << out.string() << std::endl;
   return kOk;
 }

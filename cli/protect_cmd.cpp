@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
-#include "cloak/file_io.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
 
 namespace cloak::cli {
 
@@ -38,16 +38,16 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
     for (const auto& f : plan)
       if (f.out.lexically_normal() == a.report->lexically_normal())
         throw Error(ErrorKind::Usage, a.report->string() + ": --report names an image output");
-    if (!a.options.overwrite && fs::exists(*a.report))
+    if (!a.options.job.overwrite && fs::exists(*a.report))
       throw Error(ErrorKind::Output, a.report->string() + ": already exists (use --overwrite)");
   }
   if (a.options.dry_run) {
     for (const auto& f : plan) std::cout << f.in.string() << " -> " << f.out.string() << "\n";
     return kOk;
   }
-  const auto encoders = load_encoders(ctx, a.options.surrogates);
+  const auto encoders = load_encoders(surrogate_options(ctx, a.options.surrogates));
   std::optional<Autoencoder> ae;
-  if (a.audit) ae = load_autoencoder(ctx);
+  if (a.audit) ae = load_autoencoder(surrogate_options(ctx));
   nlohmann::json reports = nlohmann::json::array();
   int failed = 0;
   for (const auto& f : plan) {
@@ -64,7 +64,7 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
                          strength_budget(job.settings.strength).min_shift_jpeg75);
       reports.push_back(
           print_result(ctx, f.in, f.out, job, r, attacked ? to_json(*attacked) : nlohmann::json()));
-      if (attacked && !ctx.quiet && !ctx.json) print_audit(*attacked, a.options.strength);
+      if (attacked && !ctx.quiet && !ctx.json) print_audit(*attacked, job.settings.strength);
     } catch (const std::exception& e) {
       if (stops_the_run(e)) throw;
       std::cerr << "cloak: " << file_error(e, f.in) << "\n";
@@ -74,7 +74,7 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
   if (a.report && !reports.empty()) {
     std::string text = (reports.size() == 1 ? reports[0] : reports).dump(2) + "\n";
     write_file_atomic(*a.report, std::vector<std::uint8_t>(text.begin(), text.end()),
-                      a.options.overwrite);
+                      a.options.job.overwrite);
   }
   return failed == 0 ? kOk : failed == static_cast<int>(plan.size()) ? kFailure : kPartial;
 }

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/common.h"
-#include "cloak/error.h"
+#include "cloak/core/error.h"
 
 namespace cloak::cli {
 
@@ -12,11 +12,12 @@ namespace {
 
 int run_verify(const Context& ctx, const PairArgs& a) {
   const auto [original, prot] = read_pair(a.original, a.protected_);
-  const auto encoders = load_encoders(ctx, a.surrogates);
+  const auto encoders = load_encoders(surrogate_options(ctx, a.surrogates));
   ProtectSettings untargeted;
-  untargeted.strength = strength_from_name(a.strength);
-  auto report = measure_protection(encoders, image_tensor(original), image_tensor(prot),
-                                   original.bit_depth, untargeted);
+  untargeted.strength = a.strength;
+  auto report =
+      measure_protection(encoders, image_tensor(original), image_tensor(prot), original.bit_depth,
+                         untargeted, *make_objective(encoders, untargeted));
   const double threshold = strength_budget(untargeted.strength).min_shift_jpeg75;
   const double achieved = mean_shift_jpeg75(report);
   const bool ok = achieved >= threshold;
@@ -37,8 +38,8 @@ int run_verify(const Context& ctx, const PairArgs& a) {
       std::printf("%-16s latent shift %.3f, after JPEG q75 %.3f, after 50%% resize %.3f\n",
                   s.name.c_str(), s.shift, s.shift_jpeg75, s.shift_resize50);
     std::printf("%s: mean shift after JPEG q75 %.3f %s the %s threshold %.2f\n",
-                ok ? "protected" : "NOT protected", achieved, ok ? ">=" : "<", a.strength.c_str(),
-                threshold);
+                ok ? "protected" : "NOT protected", achieved, ok ? ">=" : "<",
+                to_string(a.strength).c_str(), threshold);
   }
   return ok ? kOk : kNotProtected;
 }

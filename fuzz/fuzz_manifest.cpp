@@ -1,7 +1,7 @@
 // The batch manifest parser: any input gives a checked manifest or a cloak::Error, and a checked
 // manifest can be read the way `cloak batch` reads it.
-#include "cloak/batch_manifest.h"
-#include "cloak/error.h"
+#include "cloak/core/error.h"
+#include "cloak/pipeline/batch_manifest.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -1,7 +1,7 @@
 // EXIF/IPTC/XMP/ICC reading through exiv2, then writing the result into a fresh PNG.
-#include "cloak/error.h"
-#include "cloak/image.h"
-#include "cloak/metadata.h"
+#include "cloak/core/error.h"
+#include "cloak/io/image_io.h"
+#include "cloak/io/metadata.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> bytes(data, data + size);

@@ -1,6 +1,6 @@
 // The libpng decoder alone, past the wrapper's checks.
-#include "cloak/error.h"
-#include "cloak/png_codec.h"
+#include "cloak/core/error.h"
+#include "cloak/io/png_codec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> bytes(data, data + size);

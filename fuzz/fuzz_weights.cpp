@@ -1,6 +1,6 @@
 // The safetensors and .pth (zip + pickle) readers: any input gives tensors or a cloak::Error.
-#include "cloak/error.h"
-#include "cloak/weights.h"
+#include "cloak/core/error.h"
+#include "cloak/weights/state_dict.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::vector<std::uint8_t> bytes(data, data + size);

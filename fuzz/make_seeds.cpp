@@ -10,9 +10,9 @@
 #include <iostream>
 #include <string>
 
-#include "cloak/file_io.h"
-#include "cloak/image.h"
-#include "cloak/metadata.h"
+#include "cloak/io/file_io.h"
+#include "cloak/io/image_io.h"
+#include "cloak/io/metadata.h"
 
 namespace fs = std::filesystem;
 

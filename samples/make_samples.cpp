@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "cloak/image.h"
+#include "cloak/io/image_io.h"
 
 namespace {
 

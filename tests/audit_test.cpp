@@ -4,12 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cloak/audit.h"
-#include "cloak/engine.h"
-#include "cloak/file_io.h"
-#include "cloak/image.h"
-#include "cloak/protect_file.h"
-#include "test_support.h"
+#include "cloak/engine/protect.h"
+#include "cloak/io/file_io.h"
+#include "cloak/io/image_io.h"
+#include "cloak/pipeline/protect_file.h"
+#include "cloak/report/audit.h"
+#include "test_models.h"
 
 namespace cloak::test {
 namespace {
@@ -19,11 +19,8 @@ namespace fs = std::filesystem;
 class Audit : public TempDirTest {
  protected:
   static void SetUpTestSuite() {
-    const auto search = std::vector<fs::path>{models_dir()};
-    encoders_ = new std::vector<LoadedModel>{load_model(model_spec("taef2_encoder"), search),
-                                             load_model(model_spec("taesana_encoder"), search)};
-    ae_ = new Autoencoder{load_model(model_spec("taef2_encoder"), search),
-                          load_model(model_spec("taef2_decoder"), search)};
+    encoders_ = new std::vector<LoadedModel>(load_encoders(test_surrogates()));
+    ae_ = new Autoencoder(load_autoencoder(test_surrogates()));
   }
   static void TearDownTestSuite() {
     delete encoders_;

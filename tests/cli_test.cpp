@@ -18,9 +18,9 @@
 #include <set>
 #include <thread>
 
-#include "cloak/batch_manifest.h"
-#include "cloak/file_io.h"
-#include "cloak/sha256.h"
+#include "cloak/io/file_io.h"
+#include "cloak/pipeline/batch_manifest.h"
+#include "cloak/weights/sha256.h"
 #include "test_support.h"
 
 namespace cloak::test {

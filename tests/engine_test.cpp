@@ -1,25 +1,21 @@
 #include <torch/torch.h>
 #include <opencv2/imgproc.hpp>
 
-#include "cloak/budget.h"
-#include "cloak/engine.h"
-#include "cloak/eot.h"
-#include "cloak/error.h"
-#include "cloak/image.h"
-#include "cloak/measure.h"
-#include "cloak/metrics.h"
-#include "cloak/precision.h"
-#include "test_support.h"
+#include "cloak/core/error.h"
+#include "cloak/engine/budget.h"
+#include "cloak/engine/eot.h"
+#include "cloak/engine/metrics.h"
+#include "cloak/engine/precision.h"
+#include "cloak/engine/protect.h"
+#include "cloak/io/image_io.h"
+#include "cloak/report/measure.h"
+#include "test_models.h"
 
 namespace cloak::test {
 namespace {
 
 const std::vector<LoadedModel>& encoders() {
-  static const std::vector<LoadedModel> e = [] {
-    at::set_num_threads(2);
-    return std::vector<LoadedModel>{load_model(model_spec("taef2_encoder"), {models_dir()}),
-                                    load_model(model_spec("taesana_encoder"), {models_dir()})};
-  }();
+  static const std::vector<LoadedModel> e = load_encoders(test_surrogates());
   return e;
 }
 
@@ -108,8 +104,9 @@ TEST(Guard, MovesTheLatentFarMoreThanNoiseOfTheSamePsnr) {
   auto x = painting(96);
   ProtectSettings s;
   auto out = protect(encoders(), {x, {}, 8}, s).image;
-  auto got = measure_protection(encoders(), x, out, 8, s);
-  auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s);
+  auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
+  auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s,
+                                  *make_objective(encoders(), s));
   for (std::size_t e = 0; e < encoders().size(); ++e) {
     SCOPED_TRACE(got.surrogates[e].name);
     EXPECT_GT(got.surrogates[e].shift, 3 * noise.surrogates[e].shift);
@@ -125,8 +122,9 @@ TEST(Modes, EachClosesItsOwnTargetBetterThanNoise) {
     s.mode = mode;
     s.target = painting(80, "vangogh_starry_night.jpg");  // another picture
     auto out = protect(encoders(), {x, {}, 8}, s).image;
-    auto got = measure_protection(encoders(), x, out, 8, s);
-    auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s);
+    auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
+    auto noise = measure_protection(encoders(), x, noise_like(x, got.psnr), 8, s,
+                                    *make_objective(encoders(), s));
     for (std::size_t e = 0; e < encoders().size(); ++e) {
       EXPECT_GT(*got.surrogates[e].target_closed, 0.05);
       EXPECT_GT(*got.surrogates[e].target_closed, *noise.surrogates[e].target_closed + 0.04);
@@ -167,8 +165,8 @@ TEST(Engine, TiledOptimisationMatchesAFullPass) {
   s.tile = 64;  // four windows a sweep
   auto tiled = protect(encoders(), {x, {}, 8}, s);
   EXPECT_EQ(tiled.steps, 4 * full.steps);
-  auto rf = measure_protection(encoders(), x, full.image, 8, s);
-  auto rt = measure_protection(encoders(), x, tiled.image, 8, s);
+  auto rf = measure_protection(encoders(), x, full.image, 8, s, *make_objective(encoders(), s));
+  auto rt = measure_protection(encoders(), x, tiled.image, 8, s, *make_objective(encoders(), s));
   EXPECT_NEAR(rt.psnr, rf.psnr, 1.5);
   for (std::size_t e = 0; e < encoders().size(); ++e)
     EXPECT_NEAR(rt.surrogates[e].shift, rf.surrogates[e].shift, 0.3 * rf.surrogates[e].shift);
@@ -219,7 +217,7 @@ TEST(Measure, ImagesProtectedCoarseToFineAreMeasuredAtTheTrainingScale) {
   auto y = (x + 0.03 * torch::randn_like(x)).clamp(0, 1);
   ProtectSettings s;
   s.training_pixels = 64 * 128;  // 256 x 256 -> 91 x 91
-  const auto r = measure_protection(encoders(), x, y, 8, s);
+  const auto r = measure_protection(encoders(), x, y, 8, s, *make_objective(encoders(), s));
   EXPECT_EQ(r.measured_height, 91);
   EXPECT_EQ(r.measured_width, 91);
   EXPECT_NEAR(r.psnr, psnr(x, y), 1e-9);  // quality stays at full size
@@ -230,7 +228,7 @@ TEST(Measure, ImagesProtectedCoarseToFineAreMeasuredAtTheTrainingScale) {
     EXPECT_NEAR(r.surrogates[e].shift_jpeg75, ((z - z0).norm() / z0.norm()).item<double>(), 1e-6);
   }
   s.training_pixels = 0;  // measured at full size
-  const auto full = measure_protection(encoders(), x, y, 8, s);
+  const auto full = measure_protection(encoders(), x, y, 8, s, *make_objective(encoders(), s));
   EXPECT_EQ(full.measured_height, 256);
   EXPECT_NE(full.surrogates[0].shift_jpeg75, r.surrogates[0].shift_jpeg75);
 }

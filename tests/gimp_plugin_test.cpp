@@ -6,8 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "cloak/engine.h"
-#include "cloak/protect_file.h"
+#include "cloak/engine/protect.h"
+#include "cloak/pipeline/protect_file.h"
+#include "cloak/pipeline/surrogates.h"
 #include "test_support.h"
 
 namespace cloak::test {
@@ -37,21 +38,29 @@ TEST_F(GimpPlugin, ProtectsTheSelectionLikeTheLibraryAndKeepsAlpha) {
   Image in = make_test_image(W, H, 3, true, 8);
   write_image(in, path("in.png"));
   const int seed = 5;
+  // Protects the selection of a fresh copy of in.png and saves it as `out`; `run` is the run mode
+  // and its arguments.
+  const auto protect_copy = [&](const std::string& run, const std::string& out) {
+    return "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"in.png\" \"in.png\")))"
+           "       (drw (car (gimp-image-get-active-drawable img))))"
+           "  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE " +
+           std::to_string(sx) + " " + std::to_string(sy) + " " + std::to_string(sw) + " " +
+           std::to_string(sh) + ") (plug-in-cloak-protect " + run +
+           ") (file-png-save2 RUN-NONINTERACTIVE img drw \"" + out + "\" \"" + out +
+           "\" 0 9 0 0 0 0 0 0 1) (gimp-image-delete img))";
+  };
+  // Settings as the first plug-in saved them (no version field: mode, strength, preset, seed as
+  // 32-bit integers, then the target path), then a run with the last values: they still load.
+  const std::string saved_v0 =
+      "(let ((d (make-vector 1040 0))) (vector-set! d 4 1) (vector-set! d 12 " +
+      std::to_string(seed) + ") (gimp-procedural-db-set-data \"plug-in-cloak-protect\" 1040 d))";
   const std::string script =
-      "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"in.png\" \"in.png\")))"
-      "       (drw (car (gimp-image-get-active-drawable img))))"
-      "  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE " +
-      std::to_string(sx) + " " + std::to_string(sy) + " " + std::to_string(sw) + " " +
-      std::to_string(sh) +
-      ")"
-      "  (plug-in-cloak-protect RUN-NONINTERACTIVE img drw 0 1 0 " +
-      std::to_string(seed) +
-      " \"\")"
-      "  (file-png-save2 RUN-NONINTERACTIVE img drw \"out.png\" \"out.png\" 0 9 0 0 0 0 0 0 1)"
-      "  (gimp-image-delete img))";
+      protect_copy("RUN-NONINTERACTIVE img drw 0 1 0 " + std::to_string(seed) + " \"\"",
+                   "out.png") +
+      saved_v0 + protect_copy("RUN-WITH-LAST-VALS img drw 0 0 0 0 \"\"", "out-v0.png");
   const std::string cmd = "cd '" + dir_.string() + "' && GIMP2_DIRECTORY='" + profile.string() +
-                          "' timeout 600 '" + gimp + "' -i -d -f -b '" + script +
-                          "' -b '(gimp-quit 0)' > gimp.log 2>&1";
+                          "' CLOAK_MODELS='" + models_dir().string() + "' timeout 600 '" + gimp +
+                          "' -i -d -f -b '" + script + "' -b '(gimp-quit 0)' > gimp.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream log_file(path("gimp.log"));
   const std::string log((std::istreambuf_iterator<char>(log_file)),
@@ -60,12 +69,13 @@ TEST_F(GimpPlugin, ProtectsTheSelectionLikeTheLibraryAndKeepsAlpha) {
   Image out = read_image(path("out.png"));
   ASSERT_EQ(out.width, W);
   ASSERT_EQ(out.alpha, in.alpha);
+  EXPECT_EQ(read_image(path("out-v0.png")).color, out.color)
+      << "settings saved by the first plug-in did not load";
 
   // What the library gives for the same pixels, selection, settings and seed.
-  at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
-  std::vector<LoadedModel> encoders;
-  for (const auto& spec : model_specs())
-    if (spec.role == ModelRole::Encoder) encoders.push_back(load_model(spec, {models_dir()}));
+  SurrogateOptions options;
+  options.models_dir = models_dir();
+  const auto encoders = load_encoders(options);
   auto x = image_tensor(in).slice(2, sy, sy + sh).slice(3, sx, sx + sw).contiguous();
   auto mask = alpha_mask(in).slice(2, sy, sy + sh).slice(3, sx, sx + sw).contiguous();
   ProtectSettings s;

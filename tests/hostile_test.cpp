@@ -19,8 +19,8 @@
 #include <random>
 #include <set>
 
-#include "cloak/error.h"
-#include "cloak/file_io.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
 #include "test_support.h"
 
 namespace cloak::test {

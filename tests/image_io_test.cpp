@@ -8,9 +8,9 @@
 #include <cmath>
 #include <fstream>
 
-#include "cloak/error.h"
-#include "cloak/file_io.h"
-#include "cloak/image.h"
+#include "cloak/core/error.h"
+#include "cloak/io/file_io.h"
+#include "cloak/io/image_io.h"
 #include "test_support.h"
 
 namespace cloak::test {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cloak/image.h"
+#include "cloak/io/image_io.h"
 
 namespace cloak::test {
 

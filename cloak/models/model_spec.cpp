@@ -1,6 +1,6 @@
 #include "cloak/models/model_spec.h"
 
-#include "cloak/error.h"
+#include "cloak/core/error.h"
 
 namespace cloak {
 

@@ -25,8 +25,7 @@ enum class ModelRole { Encoder, Decoder };
 struct ModelSpec {
   std::string name;
   ModelRole role;
-  int downscale;  // pixels per latent cell along each axis
-  int latent_channels;
+  int downscale;           // pixels per latent cell along each axis
   std::string mimics;      // the production autoencoder this surrogate is distilled from
   PinnedFile safetensors;  // float32 upcast with the same tensor names
   PinnedFile upstream;     // the exact upstream .pth

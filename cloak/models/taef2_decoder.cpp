@@ -8,7 +8,6 @@ ModelSpec taef2_decoder_spec() {
   return {"taef2_decoder",
           ModelRole::Decoder,
           8,
-          32,
           "FLUX.2 VAE",
           {"taef2_decoder.safetensors",
            "8aba2159b237e28f2b4958f5898dda3ba6622a461cc21997070e927b0b82543e", ""},

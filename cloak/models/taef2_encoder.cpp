@@ -8,7 +8,6 @@ ModelSpec taef2_encoder_spec() {
   return {"taef2_encoder",
           ModelRole::Encoder,
           8,
-          32,
           "FLUX.2 VAE",
           {"taef2_encoder.safetensors",
            "b5a663c4904c3cbbe916c389cb09533182d69703d3764898a751fa0a57f4eaf4", ""},

@@ -9,7 +9,6 @@ ModelSpec taesana_encoder_spec() {
       "taesana_encoder",
       ModelRole::Encoder,
       32,
-      32,
       "Sana DC-AE",
       {"taesana_encoder.safetensors",
        "7bc44929b17ffda100fb50ee9ba4f2aeeb0525774a0d757357b0c369fff81896", ""},

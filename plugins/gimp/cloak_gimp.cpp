@@ -2,45 +2,101 @@
 // selection) with the Cloak library, as one undo step.
 #include <libgimp/gimp.h>
 #include <libgimp/gimpui.h>
-#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "cloak/engine.h"
-#include "cloak/error.h"
-#include "cloak/image.h"
-#include "cloak/openmp_wait.h"
-#include "cloak/protect_file.h"
+#include "cloak/core/error.h"
+#include "cloak/engine/openmp_wait.h"
+#include "cloak/engine/protect.h"
+#include "cloak/io/image_io.h"
+#include "cloak/pipeline/protect_file.h"
+#include "cloak/pipeline/surrogates.h"
 
 namespace {
 
 constexpr const char* kProc = "plug-in-cloak-protect";
 constexpr const char* kBinary = "cloak";
 
-// Settings remembered between runs (gimp_set_data): plain data only.
+// Settings remembered between runs (gimp_set_data): plain data only. Choices are indices into the
+// library's settings tables (cloak/engine/settings.h), defaults the library's. `version` says which
+// layout GIMP kept, so that settings saved by an older plug-in still load.
+constexpr gint32 kValuesVersion = 1;
 struct Values {
-  gint32 mode = 0;      // 0 guard, 1 cloak, 2 poison
-  gint32 strength = 1;  // 0 low, 1 medium, 2 high
-  gint32 preset = 1;    // 0 fast, 1 balanced, 2 max
+  gint32 version = kValuesVersion;
+  gint32 mode = static_cast<gint32>(cloak::ProtectSettings{}.mode);
+  gint32 strength = static_cast<gint32>(cloak::ProtectSettings{}.strength);
+  gint32 preset = static_cast<gint32>(cloak::ProtectSettings{}.preset);
   gint32 seed = 0;
   char target[1024] = "";
 };
+// What the first plug-in saved, before `version`.
+struct ValuesV0 {
+  gint32 mode, strength, preset, seed;
+  char target[1024];
+};
+
+// The last settings GIMP kept for this procedure, in either layout; defaults when there are none.
+Values saved_values() {
+  Values v;
+  const gint size = gimp_get_data_size(kProc);
+  if (size == sizeof(Values)) {
+    Values saved;
+    gimp_get_data(kProc, &saved);
+    if (saved.version == kValuesVersion) v = saved;
+  } else if (size == sizeof(ValuesV0)) {
+    ValuesV0 old;
+    gimp_get_data(kProc, &old);
+    v.mode = old.mode;
+    v.strength = old.strength;
+    v.preset = old.preset;
+    v.seed = old.seed;
+    std::memcpy(v.target, old.target, sizeof v.target);
+    v.target[sizeof v.target - 1] = '\0';
+  }
+  return v;
+}
+
+// "0 guard, 1 cloak, 2 poison": a table's choices as the PDB's integer arguments.
+template <class Choice, std::size_t N>
+std::string pdb_choices(const Choice (&table)[N]) {
+  std::string out;
+  for (std::size_t i = 0; i < N; ++i)
+    out += (i ? ", " : "") + std::to_string(i) + " " + table[i].name;
+  return out;
+}
+
+std::string capitalised(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// A combo box of a table's choices, labelled by `label`, valued by index.
+template <class Choice, std::size_t N, class Label>
+GtkWidget* choice_combo(const Choice (&table)[N], Label&& label) {
+  std::vector<std::string> labels;
+  for (const auto& c : table) labels.push_back(capitalised(label(c)));
+  std::vector<const gchar*> pointers;
+  for (const auto& l : labels) pointers.push_back(l.c_str());
+  return gimp_int_combo_box_new_array(static_cast<gint>(N), pointers.data());
+}
 
 void query() {
+  static const std::string modes = pdb_choices(cloak::kModes) + " (needs target)",
+                           strengths = pdb_choices(cloak::kStrengths),
+                           presets = pdb_choices(cloak::kPresets);
   static GimpParamDef args[] = {
       {GIMP_PDB_INT32, const_cast<gchar*>("run-mode"),
        const_cast<gchar*>("The run mode { RUN-INTERACTIVE (0), RUN-NONINTERACTIVE (1) }")},
       {GIMP_PDB_IMAGE, const_cast<gchar*>("image"), const_cast<gchar*>("Input image")},
       {GIMP_PDB_DRAWABLE, const_cast<gchar*>("drawable"),
        const_cast<gchar*>("Drawable to protect")},
-      {GIMP_PDB_INT32, const_cast<gchar*>("mode"),
-       const_cast<gchar*>("0 guard, 1 cloak (style), 2 poison (needs target)")},
-      {GIMP_PDB_INT32, const_cast<gchar*>("strength"),
-       const_cast<gchar*>("0 low, 1 medium, 2 high")},
-      {GIMP_PDB_INT32, const_cast<gchar*>("preset"),
-       const_cast<gchar*>("0 fast, 1 balanced, 2 max")},
+      {GIMP_PDB_INT32, const_cast<gchar*>("mode"), const_cast<gchar*>(modes.c_str())},
+      {GIMP_PDB_INT32, const_cast<gchar*>("strength"), const_cast<gchar*>(strengths.c_str())},
+      {GIMP_PDB_INT32, const_cast<gchar*>("preset"), const_cast<gchar*>(presets.c_str())},
       {GIMP_PDB_INT32, const_cast<gchar*>("seed"), const_cast<gchar*>("Random seed")},
       {GIMP_PDB_STRING, const_cast<gchar*>("target"),
        const_cast<gchar*>("Target image file (poison anchor or cloak decoy), or empty")},
@@ -69,16 +125,16 @@ bool dialog(Values& v) {
   gtk_table_set_col_spacings(GTK_TABLE(table), 6);
   gtk_container_set_border_width(GTK_CONTAINER(table), 12);
   gtk_box_pack_start(GTK_BOX(gtk_dialog_get_content_area(GTK_DIALOG(dlg))), table, TRUE, TRUE, 0);
-  GtkWidget* mode =
-      add_row(table, 0, "_Mode:",
-              gimp_int_combo_box_new("Guard (break what AI sees)", 0, "Cloak (shift the style)", 1,
-                                     "Poison (shift the concept)", 2, nullptr));
+  GtkWidget* mode = add_row(table, 0, "_Mode:", choice_combo(cloak::kModes, [](const auto& c) {
+                              return std::string(c.name) + ": " + c.help;
+                            }));
   GtkWidget* strength =
-      add_row(table, 1, "_Strength:",
-              gimp_int_combo_box_new("Low (PSNR >= 40 dB)", 0, "Medium (PSNR >= 36 dB)", 1,
-                                     "High (PSNR >= 32 dB)", 2, nullptr));
+      add_row(table, 1, "_Strength:", choice_combo(cloak::kStrengths, [](const auto& c) {
+                return cloak::describe(c.value);
+              }));
   GtkWidget* preset = add_row(
-      table, 2, "_Effort:", gimp_int_combo_box_new("Fast", 0, "Balanced", 1, "Max", 2, nullptr));
+      table, 2,
+      "_Effort:", choice_combo(cloak::kPresets, [](const auto& c) { return std::string(c.name); }));
   GtkWidget* seed = add_row(table, 3, "S_eed:", gtk_spin_button_new_with_range(0, G_MAXINT32, 1));
   GtkWidget* target = add_row(
       table, 4,
@@ -108,14 +164,14 @@ bool dialog(Values& v) {
 
 cloak::ProtectSettings settings_of(const Values& v) {
   cloak::ProtectSettings s;
-  s.mode = static_cast<cloak::Mode>(std::clamp(v.mode, 0, 2));
-  s.strength = static_cast<cloak::Strength>(std::clamp(v.strength, 0, 2));
-  s.preset = static_cast<cloak::Preset>(std::clamp(v.preset, 0, 2));
+  const auto index = [](gint32 i, std::size_t n) {
+    return static_cast<std::size_t>(std::clamp<gint32>(i, 0, static_cast<gint32>(n) - 1));
+  };
+  s.mode = cloak::kModes[index(v.mode, std::size(cloak::kModes))].value;
+  s.strength = cloak::kStrengths[index(v.strength, std::size(cloak::kStrengths))].value;
+  s.preset = cloak::kPresets[index(v.preset, std::size(cloak::kPresets))].value;
   s.seed = static_cast<std::uint64_t>(v.seed);
-  if (*v.target) {
-    auto t = cloak::image_tensor(cloak::read_image(v.target));
-    s.target = t.size(1) == 1 ? t.expand({1, 3, t.size(2), t.size(3)}).contiguous() : t;
-  }
+  if (*v.target) s.target = cloak::target_tensor(cloak::read_image(v.target));
   if (s.mode == cloak::Mode::Poison && !s.target.defined())
     throw cloak::Error(cloak::ErrorKind::Usage, "poison mode needs a target image");
   return s;
@@ -167,14 +223,7 @@ bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::strin
     m[i] = visible && (whole || selection[i] > 0) ? 1.0f : 0.0f;
   }
   try {
-    const auto search = cloak::model_search_path();
-    std::vector<cloak::LoadedModel> encoders;
-    for (const auto& spec : cloak::model_specs())
-      if (spec.role == cloak::ModelRole::Encoder && cloak::find_model(spec, search))
-        encoders.push_back(cloak::load_model(spec, search));
-    if (encoders.empty())
-      cloak::load_model(cloak::model_specs().front(), search);  // says where it looked
-    at::set_num_threads(static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
+    const auto encoders = cloak::load_encoders({});
     gimp_progress_init("Cloak: protecting...");
     auto out = cloak::protect(encoders, {color, mask, bit_depth_of(image)}, settings_of(v),
                               [](double f) { return gimp_progress_update(f); });
@@ -210,7 +259,7 @@ void run(const gchar*, gint nparams, const GimpParam* param, gint* nreturn_vals,
   Values v;
   switch (run_mode) {
     case GIMP_RUN_INTERACTIVE:
-      gimp_get_data(kProc, &v);
+      v = saved_values();
       if (!dialog(v)) {
         values[0].data.d_status = GIMP_PDB_CANCEL;
         return;
@@ -228,7 +277,7 @@ void run(const gchar*, gint nparams, const GimpParam* param, gint* nreturn_vals,
       g_strlcpy(v.target, param[7].data.d_string ? param[7].data.d_string : "", sizeof v.target);
       break;
     case GIMP_RUN_WITH_LAST_VALS:
-      gimp_get_data(kProc, &v);
+      v = saved_values();
       break;
   }
   gimp_image_undo_group_start(image);

@@ -1,0 +1,362 @@
+#include "cloak/engine/protect.h"
+#include "cloak/core/pixel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "cloak/core/error.h"
+#include "cloak/engine/budget.h"
+#include "cloak/engine/decoys.h"
+#include "cloak/engine/eot.h"
+#include "cloak/engine/metrics.h"
+#include "cloak/engine/precision.h"
+
+namespace cloak {
+
+namespace F = torch::nn::functional;
+
+namespace {
+// In this share of the steps the encoders see the window smaller, at a random scale down to
+// kSmallestView but never below kSmallestViewSide pixels.
+constexpr double kScaledViewShare = 0.5;
+constexpr double kSmallestView = 0.5;
+constexpr double kSmallestViewSide = 128;
+// How far the strength's texture bound may widen to bring an image down to its quality floors.
+constexpr double kMaxBudgetGain = 2.0;
+// Coarse to fine: images over kCoarseAbove times ProtectSettings::training_pixels are optimised at
+// that scale with the preset's sweeps, then refined at native size with kNativeSweeps sweeps whose
+// steps start at kRefineStep of the local budget (bench/RESULTS.md, speed).
+constexpr double kCoarseAbove = 1.25;
+constexpr int kNativeSweeps = 2;
+constexpr double kRefineStep = 0.15;
+// One step's encoder passes cost about as much as the pixel work on this many tile-sized windows
+// at full size: the weight that made the progress bar's ETA closest at 512 px to 4096 px
+// (bench/RESULTS.md, speed).
+constexpr double kEncoderPassInWindowPixels = 6;
+// Signed-gradient steps decay (cosine, per phase) from kFirstStep to kLastStep of the local budget.
+constexpr double kFirstStep = 0.3;
+constexpr double kLastStep = 0.05;
+// The PSNR floor is aimed at with this margin (dB), so that rounding cannot cross it.
+constexpr double kPsnrMargin = 0.3;
+// Shrinking the rounded result by 10% at a time meets every floor well before this many tries.
+constexpr int kMaxRoundingTries = 40;
+}  // namespace
+
+bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings) {
+  return settings.training_pixels > 0 &&
+         static_cast<double>(h * w) > kCoarseAbove * settings.training_pixels;
+}
+
+std::pair<int64_t, int64_t> training_size(int64_t h, int64_t w, const ProtectSettings& settings) {
+  const double f = std::sqrt(settings.training_pixels / static_cast<double>(h * w));
+  return {std::max<int64_t>(1, std::lround(h * f)), std::max<int64_t>(1, std::lround(w * f))};
+}
+
+int max_downscale(const std::vector<LoadedModel>& encoders) {
+  int d = 8;
+  for (const auto& e : encoders) d = std::max(d, e.spec->downscale);
+  return d;
+}
+
+namespace {
+
+torch::Tensor to_encoder_input(const torch::Tensor& x, int multiple) {
+  auto rgb = x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}) : x;
+  const auto ph = (multiple - x.size(2) % multiple) % multiple;
+  const auto pw = (multiple - x.size(3) % multiple) % multiple;
+  if (ph || pw) rgb = F::pad(rgb, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));
+  return rgb.contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+struct Window {
+  int64_t y, x, h, w;
+};
+
+// One sweep's windows: a grid that covers the image, each window jittered by up to a quarter
+// tile (in steps of 8 px, the encoders' stride) so that seams move between sweeps.
+std::vector<Window> sweep_windows(int64_t H, int64_t W, int64_t tile, std::mt19937_64& rng) {
+  const int64_t th = std::min(tile, H), tw = std::min(tile, W);
+  const int64_t ny = (H + tile - 1) / tile, nx = (W + tile - 1) / tile;
+  std::uniform_int_distribution<int64_t> jitter(-tile / 32, tile / 32);
+  auto place = [&](int64_t i, int64_t n, int64_t size, int64_t span) {
+    int64_t p = n == 1 ? 0 : i * (size - span) / (n - 1);
+    return std::clamp<int64_t>(p + 8 * jitter(rng), 0, size - span);
+  };
+  std::vector<Window> out;
+  for (int64_t i = 0; i < ny; ++i)
+    for (int64_t j = 0; j < nx; ++j)
+      out.push_back({place(i, ny, H, th), place(j, nx, W, tw), th, tw});
+  std::shuffle(out.begin(), out.end(), rng);
+  return out;
+}
+
+// One surrogate pass, in the precision cloak/precision.h chose; the latent comes back float32.
+torch::Tensor forward(const LoadedModel& encoder, const torch::Tensor& x) {
+  SurrogatePrecision precision;
+  return encoder.net->forward(x).to(torch::kFloat32);
+}
+
+torch::Tensor crop(const torch::Tensor& t, const Window& w) {
+  return t.slice(2, w.y, w.y + w.h).slice(3, w.x, w.x + w.w);
+}
+
+}  // namespace
+
+std::unique_ptr<Objective> make_objective(const std::vector<LoadedModel>& encoders,
+                                          const ProtectSettings& s) {
+  const int multiple = max_downscale(encoders);
+  switch (s.mode) {
+    case Mode::Guard:
+      return make_guard_objective();
+    case Mode::Poison:
+      if (!s.target.defined())
+        throw Error(ErrorKind::Usage, "poison mode needs a target image (--target)");
+      return make_poison_objective();
+    case Mode::Cloak: {
+      torch::NoGradGuard no_grad;
+      auto decoy =
+          s.target.defined() ? fit_target(s.target, 256, 256, 3) : make_decoy(s.decoy, 256);
+      std::vector<std::pair<torch::Tensor, torch::Tensor>> stats;
+      for (const auto& e : encoders) {
+        auto z = forward(e, to_encoder_input(decoy.to(s.device), multiple));
+        stats.emplace_back(z.mean({2, 3}, true), z.std({2, 3}, false, true));
+      }
+      return make_cloak_objective(std::move(stats));
+    }
+  }
+  throw Error(ErrorKind::Usage, "unknown mode");
+}
+
+torch::Tensor encode(const LoadedModel& encoder, const torch::Tensor& image, int64_t tile) {
+  const int64_t ds = encoder.spec->downscale;
+  auto x = to_encoder_input(image.to(encoder.net->parameters()[0].device()), static_cast<int>(ds));
+  const int64_t H = x.size(2), W = x.size(3), halo = 64;
+  if (H <= tile + 2 * halo && W <= tile + 2 * halo) return forward(encoder, x);
+  // Tiles with a halo each side, stitched in latent space: bounded memory at any size. Tiles are
+  // large because taef2's GroupNorm sees whole-tile statistics: the smaller the tile, the further
+  // its latent drifts from a whole-image pass.
+  torch::Tensor out;
+  for (int64_t y = 0; y < H; y += tile)
+    for (int64_t x0 = 0; x0 < W; x0 += tile) {
+      const int64_t y0 = std::max<int64_t>(0, y - halo), y1 = std::min(H, y + tile + halo);
+      const int64_t xa = std::max<int64_t>(0, x0 - halo), xb = std::min(W, x0 + tile + halo);
+      auto z = forward(
+          encoder, x.slice(2, y0, y1).slice(3, xa, xb).contiguous(at::MemoryFormat::ChannelsLast));
+      if (!out.defined()) out = torch::empty({1, z.size(1), H / ds, W / ds}, z.options());
+      const int64_t ry = (y - y0) / ds, rx = (x0 - xa) / ds;
+      const int64_t ny = (std::min(H, y + tile) - y) / ds, nx = (std::min(W, x0 + tile) - x0) / ds;
+      out.slice(2, y / ds, y / ds + ny)
+          .slice(3, x0 / ds, x0 / ds + nx)
+          .copy_(z.slice(2, ry, ry + ny).slice(3, rx, rx + nx));
+    }
+  return out;
+}
+
+torch::Tensor fit_target(const torch::Tensor& target, int64_t h, int64_t w, int64_t channels) {
+  const double scale =
+      std::max(static_cast<double>(h) / target.size(2), static_cast<double>(w) / target.size(3));
+  const auto rh = std::max<int64_t>(h, std::lround(target.size(2) * scale));
+  const auto rw = std::max<int64_t>(w, std::lround(target.size(3) * scale));
+  auto r = F::interpolate(target, F::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>{rh, rw})
+                                      .mode(torch::kBilinear)
+                                      .align_corners(false));
+  r = r.slice(2, (rh - h) / 2, (rh - h) / 2 + h).slice(3, (rw - w) / 2, (rw - w) / 2 + w);
+  if (channels == 1 && r.size(1) == 3)
+    r = kLumaR * r.slice(1, 0, 1) + kLumaG * r.slice(1, 1, 2) + kLumaB * r.slice(1, 2, 3);
+  return r.clamp(0, 1).contiguous();
+}
+
+namespace {
+
+// The coarse-to-fine schedule: an image larger than the training scale is first optimised as the
+// encoders see it after a trainer's downscale (each window seen at that scale, the gradient carried
+// back to full size through the same area resize), then refined at native size.
+struct Phase {
+  double scale;  // the encoders see windows of tile / scale pixels at this scale
+  int sweeps;
+};
+std::vector<Phase> plan_phases(int64_t H, int64_t W, const ProtectSettings& settings) {
+  const bool coarse = coarse_to_fine(H, W, settings);
+  std::vector<Phase> phases;
+  if (coarse)
+    phases.push_back({std::sqrt(settings.training_pixels / static_cast<double>(H * W)),
+                      preset_sweeps(settings.preset)});
+  phases.push_back({1.0, coarse ? kNativeSweeps : preset_sweeps(settings.preset)});
+  return phases;
+}
+
+// Every sweep's windows, in the order they are optimised, and the work each costs. Progress counts
+// work, not steps: a step costs an encoder pass on a tile-sized view plus pixel work (EOT
+// transform, resize) on its full-size window, which in the coarse phase is larger.
+struct SweepPlan {
+  std::vector<std::vector<Window>> sweeps;
+  double step_overhead = 0, total_work = 0;
+  double cost(const Window& w) const { return step_overhead + static_cast<double>(w.h * w.w); }
+};
+SweepPlan plan_sweeps(int64_t H, int64_t W, const std::vector<Phase>& phases, int tile,
+                      std::mt19937_64& rng) {
+  SweepPlan plan;
+  plan.step_overhead = kEncoderPassInWindowPixels * tile * tile;
+  for (const Phase& p : phases) {
+    const int64_t side = std::lround(tile / p.scale / 8) * 8;
+    for (int s = 0; s < p.sweeps; ++s) {
+      plan.sweeps.push_back(sweep_windows(H, W, side, rng));
+      for (const Window& w : plan.sweeps.back()) plan.total_work += plan.cost(w);
+    }
+  }
+  return plan;
+}
+
+// What every step of one run reads.
+struct Problem {
+  const std::vector<LoadedModel>& encoders;
+  const Objective& objective;
+  torch::Tensor x0, target;  // the image, and poison's target fitted to it (else undefined)
+  int multiple, bit_depth;
+};
+
+// One signed-gradient step on `delta` inside window `win`, clipped to the local budget `eps_map`.
+// The encoders see the window through a random EOT transform; in a share of the steps also at a
+// random scale between kSmallestView and 1 (never below kSmallestViewSide pixels), as trainers and
+// previews downscale: this carries the perturbation into coarser structure, which transfers to
+// other encoders and survives resizing and blur; the other steps keep it strong at full size
+// (bench/RESULTS.md, ablation).
+void step_window(const Problem& pb, const Window& win, double phase_scale, double step,
+                 const torch::Tensor& eps_map, torch::Tensor& delta, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const Transform t = sample_transform(rng);
+  const double seen = phase_scale * static_cast<double>(std::min(win.h, win.w));
+  const double smallest = std::min(1.0, std::max(kSmallestView, kSmallestViewSide / seen));
+  const double scale =
+      phase_scale * (unit(rng) < kScaledViewShare ? std::exp(std::log(smallest) * unit(rng)) : 1.0);
+  auto view = [&](const torch::Tensor& in) {
+    auto v = apply_transform(t, in);
+    if (scale < 1) {
+      auto size =
+          std::vector<int64_t>{std::max<int64_t>(pb.multiple, std::lround(v.size(2) * scale)),
+                               std::max<int64_t>(pb.multiple, std::lround(v.size(3) * scale))};
+      v = F::interpolate(v, F::InterpolateFuncOptions().size(size).mode(torch::kArea));
+    }
+    return to_encoder_input(v, pb.multiple);
+  };
+  auto x0w = crop(pb.x0, win);
+  auto d = crop(delta, win).clone().requires_grad_(true);
+  auto x = quantize_ste((x0w + d).clamp(0, 1), pb.bit_depth);
+  auto xin = view(x);
+  torch::Tensor ref_in, target_in;
+  {
+    torch::NoGradGuard no_grad;
+    ref_in = view(x0w);
+    if (pb.target.defined()) target_in = view(crop(pb.target, win));
+  }
+  torch::Tensor loss = torch::zeros({}, pb.x0.options());
+  for (std::size_t e = 0; e < pb.encoders.size(); ++e) {
+    torch::Tensor z_orig, z_target;
+    {
+      torch::NoGradGuard no_grad;
+      z_orig = forward(pb.encoders[e], ref_in);
+      z_target = pb.objective.target(
+          z_orig, target_in.defined() ? forward(pb.encoders[e], target_in) : torch::Tensor(), e);
+    }
+    loss = loss + pb.objective.loss(forward(pb.encoders[e], xin), z_orig, z_target);
+  }
+  auto grad = torch::autograd::grad({loss}, {d})[0];
+  torch::NoGradGuard no_grad;
+  auto ew = crop(eps_map, win);
+  auto dw = crop(delta, win);
+  dw.sub_(step * ew * grad.sign());
+  dw.copy_(torch::max(torch::min(dw, ew), -ew));
+}
+
+// Aims at the floors: while the image would land well above them, widens the budget (texture still
+// decides where the change goes) by at most a quarter, never past kMaxBudgetGain in all.
+void widen_budget(const torch::Tensor& x0, const torch::Tensor& delta, const StrengthBudget& budget,
+                  double max_mse, double q, torch::Tensor& eps_map, double& gain) {
+  torch::NoGradGuard no_grad;
+  const double mse = delta.square().mean().item<double>();
+  if (mse > 0 && mse < 0.9 * max_mse &&
+      ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005) {
+    const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / gain});
+    eps_map = (eps_map * f * q).floor() / q;
+    gain *= f;
+  }
+}
+
+// What is saved is the rounded image: shrinks the perturbation until it meets every floor.
+torch::Tensor round_within_floors(const torch::Tensor& x0, torch::Tensor& delta,
+                                  const StrengthBudget& budget, double q) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor out;
+  for (int tries = 0;; ++tries) {
+    out = ((x0 + delta).clamp(0, 1) * q).round() / q;
+    if ((psnr(x0, out) >= budget.min_psnr && ssim(x0, out) >= budget.min_ssim) ||
+        tries == kMaxRoundingTries)
+      break;
+    delta.mul_(0.9);
+  }
+  return out;
+}
+
+}  // namespace
+
+ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInput& input,
+                      const ProtectSettings& settings, const ProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  if (encoders.empty()) throw Error(ErrorKind::Model, "no surrogate encoder is available");
+  const auto& dev = settings.device;
+  const auto x0 = input.image.to(dev, torch::kFloat32).contiguous();
+  const int64_t H = x0.size(2), W = x0.size(3);
+  const StrengthBudget budget = strength_budget(settings.strength);
+  const torch::Tensor mask = input.mask.defined() ? input.mask.to(dev) : torch::Tensor();
+  auto eps_map = perceptual_budget(x0, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
+  // PSNR floor as an MSE cap, with a margin so that rounding cannot cross it.
+  const double max_mse = std::pow(10.0, -(budget.min_psnr + kPsnrMargin) / 10.0);
+  std::shared_ptr<const Objective> objective = make_objective(encoders, settings);
+  torch::Tensor target;
+  if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
+  const Problem problem{encoders, *objective, x0, target, max_downscale(encoders), input.bit_depth};
+
+  const double q = max_code(input.bit_depth);
+  std::mt19937_64 rng(settings.seed);
+  auto gen = at::detail::createCPUGenerator(settings.seed);
+  auto delta = ((at::rand(x0.sizes(), gen, torch::kFloat32).to(dev) * 2 - 1) * 0.5 * eps_map);
+  double budget_gain = 1.0;
+  project_to_budget(delta, x0, eps_map, max_mse);
+
+  const std::vector<Phase> phases = plan_phases(H, W, settings);
+  const SweepPlan plan = plan_sweeps(H, W, phases, settings.tile, rng);
+  std::size_t steps = 0, sweep = 0;
+  double work_done = 0;
+  for (const Phase& phase : phases)
+    for (int s = 0; s < phase.sweeps; ++s, ++sweep) {
+      // Cosine step decay from kFirstStep to kLastStep of the local budget (the native refinement
+      // of a coarse run starts from kRefineStep).
+      const double top = &phase == &phases.front() ? kFirstStep : kRefineStep;
+      const double step = kLastStep + (top - kLastStep) * 0.5 *
+                                          (1 + std::cos(M_PI * s / std::max(1, phase.sweeps - 1)));
+      for (const Window& win : plan.sweeps[sweep]) {
+        step_window(problem, win, phase.scale, step, eps_map, delta, rng);
+        ++steps;
+        work_done += plan.cost(win);
+        if (progress && !progress(work_done / plan.total_work))
+          throw Error(ErrorKind::Cancelled, "cancelled");
+      }
+      project_to_budget(delta, x0, eps_map, max_mse);
+      if (sweep + 1 < plan.sweeps.size() && budget_gain < kMaxBudgetGain)
+        widen_budget(x0, delta, budget, max_mse, q, eps_map, budget_gain);
+    }
+
+  ProtectOutput result;
+  result.image = round_within_floors(x0, delta, budget, q).cpu();
+  result.steps = static_cast<int>(steps);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.objective = std::move(objective);
+  return result;
+}
+
+}  // namespace cloak

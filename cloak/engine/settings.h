@@ -1,0 +1,123 @@
+// Every choice a protect run offers, declared once: its name, what it means and its default. The
+// CLI (options, checks, help), the GIMP dialog, the JSON report and the benchmark read these tables
+// and ProtectSettings' initialisers; nothing else restates them.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cloak {
+
+enum class Mode { Guard, Cloak, Poison };
+enum class Strength { Low, Medium, High };
+enum class Preset { Fast, Balanced, Max };
+
+struct ModeChoice {
+  Mode value;
+  const char* name;
+  const char* help;
+};
+inline constexpr ModeChoice kModes[] = {
+    {Mode::Guard, "guard", "break what editors and trainers see"},
+    {Mode::Cloak, "cloak", "shift the style toward a decoy"},
+    {Mode::Poison, "poison", "shift the concept toward a target image"},
+};
+
+// The quality each strength promises: the floors on PSNR and SSIM that the output never goes
+// below, and the L-infinity bound in textured areas (8-bit code values) that the optimisation
+// starts from (widened up to twice when an image would land above its floors); and the
+// protection `verify` expects of it: the mean relative latent shift after JPEG q75 over the
+// surrogates.
+struct StrengthBudget {
+  double eps_codes, min_psnr, min_ssim, min_shift_jpeg75;
+};
+struct StrengthChoice {
+  Strength value;
+  const char* name;
+  StrengthBudget budget;
+};
+inline constexpr StrengthChoice kStrengths[] = {
+    {Strength::Low, "low", {4, 40.0, 0.985, 0.10}},
+    {Strength::Medium, "medium", {8, 36.0, 0.97, 0.15}},
+    {Strength::High, "high", {12, 32.0, 0.93, 0.20}},
+};
+
+struct PresetChoice {
+  Preset value;
+  const char* name;
+  int sweeps;  // full passes over every pixel
+};
+inline constexpr PresetChoice kPresets[] = {
+    {Preset::Fast, "fast", 8},
+    {Preset::Balanced, "balanced", 16},
+    {Preset::Max, "max", 32},
+};
+
+// The entry of `table` for `value`: each table lists its enum's values in declaration order.
+template <class Choice, std::size_t N>
+constexpr const Choice& choice(const Choice (&table)[N], decltype(Choice::value) value) {
+  return table[static_cast<std::size_t>(value)];
+}
+template <class Choice, std::size_t N>
+constexpr bool in_declaration_order(const Choice (&table)[N]) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (static_cast<std::size_t>(table[i].value) != i) return false;
+  return true;
+}
+static_assert(in_declaration_order(kModes) && in_declaration_order(kStrengths) &&
+              in_declaration_order(kPresets));
+
+// The value `name` names in `table`, or nothing.
+template <class Choice, std::size_t N>
+std::optional<decltype(Choice::value)> from_name(const Choice (&table)[N],
+                                                 const std::string& name) {
+  for (const auto& c : table)
+    if (name == c.name) return c.value;
+  return std::nullopt;
+}
+// "{guard,cloak,poison}": a table's names, for help texts and errors.
+template <class Choice, std::size_t N>
+std::string names_of(const Choice (&table)[N]) {
+  std::string list;
+  for (const auto& c : table) list += (list.empty() ? "" : ",") + std::string(c.name);
+  return "{" + list + "}";
+}
+
+inline StrengthBudget strength_budget(Strength s) {
+  return choice(kStrengths, s).budget;
+}
+inline int preset_sweeps(Preset p) {
+  return choice(kPresets, p).sweeps;
+}
+inline std::string to_string(Mode m) {
+  return choice(kModes, m).name;
+}
+inline std::string to_string(Strength s) {
+  return choice(kStrengths, s).name;
+}
+inline std::string to_string(Preset p) {
+  return choice(kPresets, p).name;
+}
+// What a strength promises, for help texts and dialogs: "medium (PSNR >= 36 dB)".
+std::string describe(Strength s);
+
+struct ProtectSettings {
+  Mode mode = Mode::Guard;
+  Strength strength = Strength::Medium;
+  Preset preset = Preset::Balanced;
+  std::uint64_t seed = 0;
+  torch::Tensor target;          // (1,3,h,w) in [0,1]: poison's anchor or cloak's decoy style
+  std::string decoy = "cubist";  // cloak's built-in decoy (engine/decoys.h) when no target is given
+  int tile = 256;                // optimisation window side: bounds memory at any image size
+  // The scale fine-tuning pipelines resize to before encoding (about 1 MP): a larger image is
+  // optimised at this scale first, then refined at native size (0: always at native size).
+  double training_pixels = 1024.0 * 1024.0;
+  torch::Device device = torch::kCPU;
+};
+
+}  // namespace cloak

@@ -1,0 +1,36 @@
+#include "cloak/pipeline/preview.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cloak/pipeline/protect_file.h"
+
+namespace cloak {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor preview_tensor(const Image& image, int size) {
+  auto x = image_tensor(image);
+  if (x.size(1) == 1) x = x.expand({1, 3, x.size(2), x.size(3)});
+  const double scale = std::min(1.0, static_cast<double>(size) / std::max(x.size(2), x.size(3)));
+  if (scale < 1)
+    x = F::interpolate(
+        x, F::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{std::max<int64_t>(8, std::lround(x.size(2) * scale)),
+                                          std::max<int64_t>(8, std::lround(x.size(3) * scale))})
+               .mode(torch::kArea));
+  return x.contiguous();
+}
+
+Image picture(const torch::Tensor& rgb) {
+  const auto c = rgb.to(torch::kFloat32).clamp(0, 1).contiguous();
+  Image img;
+  img.width = static_cast<int>(c.size(3));
+  img.height = static_cast<int>(c.size(2));
+  img.color.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+  return img;
+}
+
+}  // namespace cloak

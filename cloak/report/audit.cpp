@@ -1,0 +1,259 @@
+#include "cloak/report/audit.h"
+
+#include <openssl/evp.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "cloak/engine/metrics.h"
+#include "cloak/engine/protect.h"
+#include "cloak/io/image_io.h"
+#include "cloak/report/measure.h"
+
+namespace cloak {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor rgb(const torch::Tensor& x) {
+  return x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}).contiguous() : x;
+}
+
+// At most `side` px a side (area averaging), for looking at rather than measuring.
+torch::Tensor downscaled(const torch::Tensor& x, int64_t side) {
+  const double scale = std::min(
+      1.0, static_cast<double>(side) / static_cast<double>(std::max(x.size(2), x.size(3))));
+  if (scale == 1.0) return x;
+  return F::interpolate(
+      x, F::InterpolateFuncOptions()
+             .size(std::vector<int64_t>{std::max<int64_t>(1, std::lround(x.size(2) * scale)),
+                                        std::max<int64_t>(1, std::lround(x.size(3) * scale))})
+             .mode(torch::kArea));
+}
+
+// Noise strength of the re-synthesis attack (images in [0,1]), as in Honig et al., ICLR 2025.
+constexpr double kResynthesisNoise = 0.05;
+// IMPRESS: weight of the consistency term against closeness to the published copy, and the step.
+constexpr double kImpressConsistency = 1.0;
+constexpr double kImpressStep = 0.004;
+constexpr int64_t kImpressTile = 256;
+
+}  // namespace
+
+torch::Tensor reconstruct(const Autoencoder& ae, const torch::Tensor& x) {
+  auto y = ae.decoder.net->forward(encode(ae.encoder, rgb(x))).clamp(0, 1);
+  return y.slice(2, 0, x.size(2)).slice(3, 0, x.size(3));
+}
+
+double reconstruction_inconsistency(const Autoencoder& ae, const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  return (reconstruct(ae, x) - rgb(x)).pow(2).mean().item<double>();
+}
+
+torch::Tensor impress_purify(const Autoencoder& ae, const torch::Tensor& x0, int steps) {
+  const auto target = rgb(x0).detach();
+  auto out = target.clone();
+  // Tile by tile: the gradient through the autoencoder keeps every activation, which a
+  // multi-megapixel image would not fit in memory (a mimic can purify the same way).
+  for (int64_t y = 0; y < target.size(2); y += kImpressTile)
+    for (int64_t x = 0; x < target.size(3); x += kImpressTile) {
+      auto tile = [&](const torch::Tensor& t) {
+        return t.slice(2, y, y + kImpressTile).slice(3, x, x + kImpressTile);
+      };
+      const auto published = tile(target);
+      auto p = published.clone().requires_grad_(true);
+      torch::optim::Adam adam({p}, torch::optim::AdamOptions(kImpressStep));
+      for (int i = 0; i < steps; ++i) {
+        adam.zero_grad();
+        auto loss = (p - published).pow(2).mean() +
+                    kImpressConsistency * (reconstruct(ae, p) - p).pow(2).mean();
+        loss.backward();
+        adam.step();
+        torch::NoGradGuard no_grad;
+        p.clamp_(0, 1);
+      }
+      tile(out).copy_(p.detach());
+    }
+  // Gray stays gray: the mean of the three purified channels.
+  return x0.size(1) == 1 ? out.mean(1, true) : out;
+}
+
+const std::vector<Attack>& audit_attacks() {
+  static const std::vector<Attack> attacks = {
+      {"jpeg50", "JPEG quality 50", true},
+      {"jpeg75", "JPEG quality 75", true},
+      {"jpeg95", "JPEG quality 95", true},
+      {"resize50", "resize to 50% and back", true},
+      {"resize1mp", "resize to about 1 megapixel", true},
+      {"blur0.5", "Gaussian blur sigma 0.5", true},
+      {"blur1", "Gaussian blur sigma 1", true},
+      {"noise_resynthesis", "noise sigma 0.05, then encode and decode (noisy upscaling)", false},
+      {"impress", "IMPRESS purification (consistency under encode and decode)", false},
+  };
+  return attacks;
+}
+
+torch::Tensor apply_attack(const std::string& name, const torch::Tensor& image,
+                           const Autoencoder& ae) {
+  const int64_t h = image.size(2), w = image.size(3);
+  if (name == "jpeg50") return opencv_jpeg(image, 50);
+  if (name == "jpeg75") return opencv_jpeg(image, 75);
+  if (name == "jpeg95") return opencv_jpeg(image, 95);
+  if (name == "resize50")
+    return opencv_resize_to(
+        opencv_resize_to(image, std::max<int64_t>(1, h / 2), std::max<int64_t>(1, w / 2)), h, w);
+  if (name == "resize1mp") {
+    const double scale = std::sqrt(1e6 / static_cast<double>(h * w));
+    return opencv_resize_to(image, std::max<int64_t>(1, std::lround(h * scale)),
+                            std::max<int64_t>(1, std::lround(w * scale)));
+  }
+  if (name == "blur0.5") return opencv_blur(image, 0.5);
+  if (name == "blur1") return opencv_blur(image, 1.0);
+  torch::NoGradGuard no_grad;
+  if (name == "noise_resynthesis") {
+    auto gen = at::detail::createCPUGenerator(20251125);
+    auto noise = at::normal(0.0, kResynthesisNoise, image.sizes(), gen);
+    auto y = reconstruct(ae, (image + noise).clamp(0, 1));
+    return image.size(1) == 1 ? y.mean(1, true) : y;
+  }
+  if (name == "impress") {
+    torch::AutoGradMode grad(true);
+    return impress_purify(ae, image);
+  }
+  throw std::invalid_argument("unknown attack " + name);
+}
+
+AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
+                  const torch::Tensor& original, const torch::Tensor& protected_,
+                  double threshold) {
+  AuditReport r;
+  r.threshold = threshold;
+  for (const auto& e : encoders) r.encoders.push_back(e.spec->name);
+  r.survives = true;
+  r.original_preview = downscaled(original, 512);
+  r.protected_preview = downscaled(protected_, 512);
+  for (const auto& attack : audit_attacks()) {
+    AttackResult a;
+    a.attack = attack;
+    const auto attacked_original = apply_attack(attack.name, original, ae);
+    const auto attacked = apply_attack(attack.name, protected_, ae);
+    torch::NoGradGuard no_grad;
+    for (const auto& e : encoders) {
+      a.shift.push_back(relative_shift(encode(e, attacked), encode(e, attacked_original)));
+      a.mean_shift += a.shift.back() / static_cast<double>(encoders.size());
+    }
+    a.psnr_vs_protected =
+        attacked.sizes() == protected_.sizes() ? psnr(protected_, attacked) : std::nan("");
+    a.preview = downscaled(attacked, 512);
+    if (attack.verdict && a.mean_shift < threshold) r.survives = false;
+    r.results.push_back(std::move(a));
+  }
+  return r;
+}
+
+nlohmann::json to_json(const AuditReport& r) {
+  nlohmann::json j = {{"threshold", r.threshold}, {"survives", r.survives}};
+  for (const auto& a : r.results) {
+    nlohmann::json row = {{"attack", a.attack.name},
+                          {"description", a.attack.description},
+                          {"counts_for_verdict", a.attack.verdict},
+                          {"mean_latent_shift", a.mean_shift},
+                          {"survives", a.mean_shift >= r.threshold}};
+    if (!std::isnan(a.psnr_vs_protected)) row["psnr_vs_protected_db"] = a.psnr_vs_protected;
+    for (std::size_t e = 0; e < r.encoders.size(); ++e)
+      row["latent_shift"][r.encoders[e]] = a.shift[e];
+    j["attacks"].push_back(row);
+  }
+  return j;
+}
+
+namespace {
+
+// A PNG of at most 256 px a side as a data: URL.
+std::string thumbnail(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  auto t = downscaled(rgb(x), 256).clamp(0, 1).contiguous();
+  Image img;
+  img.height = static_cast<int>(t.size(2));
+  img.width = static_cast<int>(t.size(3));
+  img.color.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  const auto png = encode_image(img, "thumbnail.png", 95);
+  std::string b64(4 * ((png.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), png.data(),
+                                static_cast<int>(png.size()));
+  b64.resize(static_cast<std::size_t>(n));
+  return "data:image/png;base64," + b64;
+}
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::string figure(const std::string& caption, const torch::Tensor& x, const Autoencoder& ae) {
+  torch::NoGradGuard no_grad;
+  return "<figure><img src=\"" + thumbnail(x) + "\" alt=\"" + escape(caption) + "\"><img src=\"" +
+         thumbnail(reconstruct(ae, x)) + "\" alt=\"what the AI sees of " + escape(caption) +
+         "\"><figcaption>" + escape(caption) + " | what the AI sees</figcaption></figure>\n";
+}
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+std::string audit_html(const AuditReport& r, const Autoencoder& ae, const std::string& title) {
+  std::string h =
+      "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Cloak audit: " +
+      escape(title) +
+      "</title><style>body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1100px;"
+      "padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid "
+      "#ccc;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"
+      ".no{color:#a00;font-weight:bold}.yes{color:#070}figure{display:inline-block;margin:0 1em "
+      "1em 0}figure img{width:160px;margin-right:2px}figcaption{font-size:13px}</style>\n"
+      "<h1>Cloak audit: " +
+      escape(title) +
+      "</h1>\n<p>What a mimic might do to the published copy, and the latent shift "
+      "that remains (the same step applied to the original is the reference). Threshold " +
+      fixed(r.threshold, 2) + ": " +
+      (r.survives ? "<span class=yes>the protection survives every JPEG, resize and blur step"
+                  : "<span class=no>the protection does NOT survive every JPEG, resize and blur "
+                    "step") +
+      "</span>.</p>\n<table><tr><th>attack</th>";
+  for (const auto& e : r.encoders) h += "<th>" + escape(e) + "</th>";
+  h += "<th>mean</th><th>survives</th><th>PSNR vs published</th></tr>\n";
+  for (const auto& a : r.results) {
+    h += "<tr><td>" + escape(a.attack.description) + "</td>";
+    for (double s : a.shift) h += "<td>" + fixed(s, 3) + "</td>";
+    const bool ok = a.mean_shift >= r.threshold;
+    h += "<td>" + fixed(a.mean_shift, 3) + "</td><td class=" + (ok ? "yes>yes" : "no>no") +
+         "</td><td>" +
+         (std::isnan(a.psnr_vs_protected) ? "-" : fixed(a.psnr_vs_protected, 1) + " dB") +
+         "</td></tr>\n";
+  }
+  h += "</table>\n<h2>Pictures</h2>\n" + figure("original", r.original_preview, ae) +
+       figure("protected (published)", r.protected_preview, ae);
+  for (const auto& a : r.results)
+    h += figure("published, then " + a.attack.description, a.preview, ae);
+  h += "</html>\n";
+  return h;
+}
+
+}  // namespace cloak

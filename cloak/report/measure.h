@@ -1,0 +1,56 @@
+// What a protection achieved, measured with the real codecs rather than assumed.
+#pragma once
+
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cloak/engine/protect.h"
+
+namespace cloak {
+
+struct SurrogateShift {
+  std::string name, sha256;
+  // ||E(x') - E(x)|| / ||E(x)||, directly and after each transform (applied to both images, so
+  // the transform's own shift is not counted).
+  double shift = 0, shift_jpeg75 = 0, shift_resize50 = 0;
+  // Targeted modes: share of the distance from E(x) to the target latent that was closed.
+  std::optional<double> target_closed;
+};
+
+struct ProtectionReport {
+  std::vector<SurrogateShift> surrogates;
+  double linf_codes = 0, psnr = 0, ssim = 0;        // at full size
+  int64_t measured_height = 0, measured_width = 0;  // the size the shifts were measured at
+};
+
+// Measures protected against original (both (1,C,H,W) in [0,1]). `objective` is the one the run
+// optimised (ProtectOutput::objective, or make_objective for a copy protected elsewhere);
+// `settings` gives poison's target. JPEG q75 and the 0.5x area resize are OpenCV's. Images
+// optimised coarse to fine are measured as a trainer sees them: both resized (area, 8-bit) to the
+// training scale first, the scale their protection was made for; quality is always measured at full
+// size.
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const torch::Tensor& protected_,
+                                    int bit_depth, const ProtectSettings& settings,
+                                    const Objective& objective);
+
+// Real codec round trips of a (1,C,H,W) image, as 8-bit.
+torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality);
+torch::Tensor opencv_resize(const torch::Tensor& image, double factor);
+// To h x w: area averaging when shrinking, bicubic when enlarging.
+torch::Tensor opencv_resize_to(const torch::Tensor& image, int64_t h, int64_t w);
+torch::Tensor opencv_blur(const torch::Tensor& image, double sigma);
+
+nlohmann::json to_json(const ProtectionReport& r);
+
+// ||z - z0|| / ||z0||: the relative latent shift every report states.
+double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);
+
+// The mean over surrogates of the latent shift after JPEG q75: what `verify` judges by.
+double mean_shift_jpeg75(const ProtectionReport& r);
+
+}  // namespace cloak
