@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   add_verify_command(app, ctx);
   add_audit_command(app, ctx);
   add_models_command(app, ctx);
+  add_serve_command(app, ctx);
   std::string commands;
   bool known = false;
   for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {

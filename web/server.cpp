@@ -1,0 +1,229 @@
+#include "web/server.h"
+
+#include <random>
+
+#include "cloak/core/error.h"
+#include "cloak/engine/decoys.h"
+#include "cloak/engine/settings.h"
+
+namespace cloak::web {
+
+extern const char* const kPage;  // page.html, compiled in (web/CMakeLists.txt)
+
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+
+std::string new_token() {
+  std::random_device device;
+  static const char* hex = "0123456789abcdef";
+  std::string token;
+  for (int i = 0; i < 32; ++i) token += hex[device() % 16];
+  return token;
+}
+
+// Compares without stopping at the first difference, so that timing does not reveal the token.
+bool same_secret(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+void send_json(Response& res, const nlohmann::json& j, int status = 200) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
+}
+
+void send_error(Response& res, int status, const std::string& message) {
+  send_json(res, {{"error", message}}, status);
+}
+
+void send_file(Response& res, const Download& d, bool attachment) {
+  res.set_content(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size(), d.content_type);
+  std::string name = d.filename;
+  for (char& c : name)
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+  res.set_header("Content-Disposition",
+                 std::string(attachment ? "attachment" : "inline") + "; filename=\"" + name + "\"");
+  res.set_header("Cache-Control", "no-store");
+}
+
+std::string field(const Request& req, const std::string& name) {
+  return req.has_file(name) ? req.get_file_value(name).content : "";
+}
+
+template <class Choice, std::size_t N>
+decltype(Choice::value) choose(const Request& req, const std::string& name,
+                               const Choice (&table)[N], decltype(Choice::value) fallback) {
+  const std::string value = field(req, name);
+  if (value.empty()) return fallback;
+  const auto v = from_name(table, value);
+  if (!v)
+    throw Error(ErrorKind::Usage, name + ": '" + value + "' is not one of " + names_of(table));
+  return *v;
+}
+
+std::vector<std::uint8_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
+}
+
+// The job a POST /api/jobs describes. Throws cloak::Error (Input or Usage) with the one line the
+// page shows.
+JobRequest job_request(const Request& req, const FileJob& defaults) {
+  if (!req.has_file("file") || req.get_file_value("file").filename.empty())
+    throw Error(ErrorKind::Usage, "no image: send it as the multipart field 'file'");
+  const auto& upload = req.get_file_value("file");
+  JobRequest rq;
+  rq.job = defaults;
+  const ReadOptions& read = defaults.read;
+  rq.name = std::filesystem::path(upload.filename).filename().string();
+  auto& s = rq.job.settings;
+  s.mode = choose(req, "mode", kModes, s.mode);
+  s.strength = choose(req, "strength", kStrengths, s.strength);
+  s.preset = choose(req, "preset", kPresets, s.preset);
+  if (const std::string decoy = field(req, "decoy"); !decoy.empty()) {
+    const auto& known = decoy_names();
+    if (std::find(known.begin(), known.end(), decoy) == known.end())
+      throw Error(ErrorKind::Usage, "decoy: '" + decoy + "' is not a built-in decoy");
+    s.decoy = decoy;
+  }
+  if (const std::string seed = field(req, "seed"); !seed.empty()) {
+    if (seed.find_first_not_of("0123456789") != std::string::npos || seed.size() > 19)
+      throw Error(ErrorKind::Usage, "seed: '" + seed + "' is not a whole number");
+    s.seed = std::stoull(seed);
+  }
+  if (req.has_file("target") && !req.get_file_value("target").filename.empty()) {
+    const auto& t = req.get_file_value("target");
+    s.target = target_tensor(decode_image(bytes_of(t.content), t.filename, read));
+  }
+  if (s.mode == Mode::Poison && !s.target.defined())
+    throw Error(ErrorKind::Usage, "poison mode needs a target image of another concept");
+  rq.image = decode_image(bytes_of(upload.content), rq.name, read);
+  return rq;
+}
+
+nlohmann::json settings_json() {
+  nlohmann::json j;
+  for (const auto& m : kModes)
+    j["modes"].push_back({{"name", m.name}, {"label", std::string(m.name) + ": " + m.help}});
+  for (const auto& s : kStrengths)
+    j["strengths"].push_back({{"name", s.name}, {"label", describe(s.value)}});
+  for (const auto& p : kPresets)
+    j["presets"].push_back(
+        {{"name", p.name},
+         {"label", std::string(p.name) + " (" + std::to_string(p.sweeps) + " sweeps)"}});
+  j["decoys"] = decoy_names();
+  const ProtectSettings defaults;
+  j["defaults"] = {{"mode", to_string(defaults.mode)},
+                   {"strength", to_string(defaults.strength)},
+                   {"preset", to_string(defaults.preset)},
+                   {"decoy", defaults.decoy}};
+  return j;
+}
+
+int job_id(const Request& req) {
+  return std::stoi(req.matches[1].str());
+}
+
+}  // namespace
+
+Server::Server(JobQueue& jobs, ServeOptions options)
+    : jobs_(jobs), options_(std::move(options)), token_(new_token()) {
+  http_.set_payload_max_length(options_.max_upload_bytes);
+  http_.set_pre_routing_handler([this](const Request& req, Response& res) {
+    if (allowed(req)) return httplib::Server::HandlerResponse::Unhandled;
+    send_error(res, 403, "forbidden: open the address cloak serve printed (it carries the token)");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  routes();
+}
+
+bool Server::allowed(const Request& req) const {
+  const std::string host = req.get_header_value("Host");
+  const std::string port = ":" + std::to_string(port_);
+  if (host != "127.0.0.1" + port && host != "localhost" + port) return false;
+  const std::string token = req.has_header("X-Cloak-Token") ? req.get_header_value("X-Cloak-Token")
+                                                            : req.get_param_value("token");
+  return same_secret(token, token_);
+}
+
+void Server::routes() {
+  http_.Get("/", [](const Request&, Response& res) {
+    res.set_content(kPage, "text/html; charset=utf-8");
+    res.set_header("Content-Security-Policy",
+                   "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+                   "script-src 'unsafe-inline'");
+  });
+  http_.Get("/api/settings",
+            [](const Request&, Response& res) { send_json(res, settings_json()); });
+  http_.Post("/api/jobs", [this](const Request& req, Response& res) {
+    try {
+      send_json(res, {{"id", jobs_.add(job_request(req, options_.defaults))}}, 201);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      send_error(res, 400, what.substr(0, what.find('\n')));
+    }
+  });
+  http_.Get("/api/jobs", [this](const Request&, Response& res) { send_json(res, jobs_.list()); });
+  http_.Delete("/api/jobs", [this](const Request&, Response& res) {
+    jobs_.cancel_all();
+    send_json(res, {{"cancelled", "all"}});
+  });
+  http_.Get(R"(/api/jobs/(\d+))", [this](const Request& req, Response& res) {
+    if (auto s = jobs_.status(job_id(req)))
+      send_json(res, *s);
+    else
+      send_error(res, 404, "no such job");
+  });
+  http_.Delete(R"(/api/jobs/(\d+))", [this](const Request& req, Response& res) {
+    if (jobs_.cancel(job_id(req)))
+      send_json(res, *jobs_.status(job_id(req)));
+    else
+      send_error(res, 404, "no such job");
+  });
+  http_.Get(R"(/api/jobs/(\d+)/result)", [this](const Request& req, Response& res) {
+    if (auto f = jobs_.file(job_id(req), "result"))
+      send_file(res, *f, true);
+    else
+      send_error(res, 404, "no result (yet)");
+  });
+  http_.Get(R"(/api/jobs/(\d+)/view/([a-z-]+\.png))", [this](const Request& req, Response& res) {
+    if (auto f = jobs_.file(job_id(req), req.matches[2].str()))
+      send_file(res, *f, false);
+    else
+      send_error(res, 404, "no such view (yet)");
+  });
+  http_.Get("/api/results.zip", [this](const Request&, Response& res) {
+    const Download zip = jobs_.results_zip();
+    if (zip.bytes.empty())
+      send_error(res, 404, "no finished results yet");
+    else
+      send_file(res, zip, true);
+  });
+}
+
+int Server::bind(int port) {
+  const bool ok = port == 0 ? (port = http_.bind_to_any_port("127.0.0.1")) > 0
+                            : http_.bind_to_port("127.0.0.1", port);
+  if (!ok)
+    throw Error(ErrorKind::Usage, "cannot listen on 127.0.0.1:" + std::to_string(port) +
+                                      " (in use? try --port 0 for any free port)");
+  port_ = port;
+  return port_;
+}
+
+std::string Server::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_) + "/?token=" + token_;
+}
+
+void Server::run() {
+  http_.listen_after_bind();
+}
+
+void Server::stop() {
+  http_.stop();
+}
+
+}  // namespace cloak::web
