@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "cloak/core/error.h"
 #include "cloak/io/file_io.h"
 #include "cloak/pipeline/preview.h"

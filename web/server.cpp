@@ -1,5 +1,6 @@
 #include "web/server.h"
 
+#include <algorithm>
 #include <random>
 
 #include "cloak/core/error.h"
