@@ -101,6 +101,9 @@ TEST_F(Web, UploadShowsProgressAndGivesTheProtectedImageAtItsSize) {
 
   auto result = client().Get("/api/jobs/" + std::to_string(id) + "/result", auth());
   ASSERT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "image/png");
+  EXPECT_NE(result->get_header_value("Content-Disposition").find("art-cloaked.png"),
+            std::string::npos);
   const Image out = decode_image({result->body.begin(), result->body.end()}, "art-cloaked.png");
   EXPECT_EQ(out.width, 96);
   EXPECT_EQ(out.height, 80);

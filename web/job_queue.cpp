@@ -3,7 +3,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "cloak/core/error.h"
 #include "cloak/io/file_io.h"
@@ -44,15 +43,21 @@ std::vector<std::uint8_t> png_of(const Image& image) {
   return encode_image(plain, "view.png", kDefaultJpegQuality);
 }
 
-std::string content_type_of(const std::string& name) {
-  static const std::map<std::string, std::string> types = {
-      {".png", "image/png"},   {".jpg", "image/jpeg"}, {".jpeg", "image/jpeg"},
-      {".webp", "image/webp"}, {".tif", "image/tiff"}, {".tiff", "image/tiff"},
-      {".bmp", "image/bmp"}};
-  std::string ext = fs::path(name).extension().string();
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const auto it = types.find(ext);
-  return it == types.end() ? "application/octet-stream" : it->second;
+// The MIME type of a file in `format` (a result keeps its input's format).
+const char* content_type_of(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Png:
+      return "image/png";
+    case ImageFormat::Jpeg:
+      return "image/jpeg";
+    case ImageFormat::Webp:
+      return "image/webp";
+    case ImageFormat::Tiff:
+      return "image/tiff";
+    case ImageFormat::Bmp:
+      return "image/bmp";
+  }
+  return "application/octet-stream";
 }
 
 // Writes `bytes` into `dir` as `name`, or as name-2, name-3... when that exists: never over a file.
@@ -163,7 +168,7 @@ void JobQueue::run(Job& job) {
                                    "ai-protected.png"};
     }
     if (output_dir_) write_unique(*output_dir_, out_name, r.encoded);
-    files["result"] = {std::move(r.encoded), content_type_of(out_name), out_name};
+    files["result"] = {std::move(r.encoded), content_type_of(rq.image.format), out_name};
     nlohmann::json figures = to_json(r.report);
     figures["seconds"] = r.run.seconds;
     std::lock_guard<std::mutex> lock(mutex_);
