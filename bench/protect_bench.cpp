@@ -151,7 +151,7 @@ void speed(const std::vector<std::string>& sizes) {
       });
       const double tp = seconds_since(t);
       t = std::chrono::steady_clock::now();
-      auto r = measure_protection(enc, x, out.image, 8, s, *out.objective);
+      auto r = measure_protection(enc, x, out, 8, s);
       const double tr = seconds_since(t);
       std::printf("| %dx%d | %s | %.1f | %.1f | %.0f%% | %+.0f%% | %d | %.2f | %.4f | %.2f |\n", w,
                   h, previous ? "previous (fp32, native)" : "default", tp, tr, 100 * tr / tp,
@@ -206,7 +206,7 @@ void quality() {
       ProtectSettings s;
       s.strength = st;
       auto out = protect(enc, {x, {}, 8}, s);
-      auto r = measure_protection(enc, x, out.image, 8, s, *out.objective);
+      auto r = measure_protection(enc, x, out, 8, s);
       std::printf("| %s | %s | %.2f | %.4f | %.0f | %.3f |\n", p, to_string(st).c_str(), r.psnr,
                   r.ssim, r.linf_codes, mean_shift_jpeg75(r));
       std::fflush(stdout);

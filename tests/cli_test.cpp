@@ -139,6 +139,7 @@ TEST_F(Cli, BadInputsGiveOneClearLineAndTheirExitCode) {
         Case{"protect ok.png -o no/such/dir/out.png", "cannot write to folder", 1},
         Case{"protect ok.png --mode poison", "--mode poison needs --target", 2},
         Case{"protect ok.png --strength extreme", "strength", 2},
+        Case{"serve --output notes.txt", "notes.txt: --output must be an existing folder", 2},
         Case{"frobnicate", "frobnicate", 2}}) {
     SCOPED_TRACE(c.args);
     CliRun r = run(c.args);

@@ -263,6 +263,36 @@ TEST(Engine, CancellationStopsAtTheNextStep) {
   EXPECT_EQ(calls, 2);
 }
 
+TEST(Engine, ProgressRisesToExactlyOneWithTheFinalRounding) {
+  std::vector<double> seen;
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  protect(encoders(), {picture(96), {}, 8}, s, [&](double f) {
+    seen.push_back(f);
+    return true;
+  });
+  ASSERT_GT(seen.size(), 3u);
+  EXPECT_GT(seen.front(), 0.0);  // the texture budget, done before the first step
+  EXPECT_LT(seen.front(), 0.1);
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GE(seen[i], seen[i - 1]) << i;
+  EXPECT_LT(seen[seen.size() - 2], 1.0);  // the rounding is the last work
+  EXPECT_EQ(seen.back(), 1.0);
+}
+
+TEST(Measure, TheReportOfARunTakesItsQualityFromTheRoundingUnchanged) {
+  auto x = painting(64);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  const auto run = protect(encoders(), {x, {}, 8}, s);
+  const auto r = measure_protection(encoders(), x, run, 8, s);
+  EXPECT_EQ(r.psnr, psnr(x, run.image));
+  EXPECT_EQ(r.ssim, ssim(x, run.image));
+  const auto again = measure_protection(encoders(), x, run.image, 8, s, *run.objective);
+  ASSERT_EQ(r.surrogates.size(), again.surrogates.size());
+  for (std::size_t e = 0; e < r.surrogates.size(); ++e)
+    EXPECT_EQ(r.surrogates[e].shift_jpeg75, again.surrogates[e].shift_jpeg75);
+}
+
 TEST(Eot, DifferentiableJpegTracksOpenCvJpeg) {
   auto x = picture(64);
   for (int q : {50, 75, 95}) {

@@ -33,10 +33,17 @@ constexpr double kMaxBudgetGain = 2.0;
 constexpr double kCoarseAbove = 1.25;
 constexpr int kNativeSweeps = 2;
 constexpr double kRefineStep = 0.15;
-// One step's encoder passes cost about as much as the pixel work on this many tile-sized windows
-// at full size: the weight that made the progress bar's ETA closest at 512 px to 4096 px
-// (bench/RESULTS.md, speed).
-constexpr double kEncoderPassInWindowPixels = 6;
+// Progress counts work in units of one full-size window pixel's work in a step (EOT transform,
+// resize, their gradient). A step costs kStepWork, plus kEncoderPassWork per pixel of the view the
+// encoders see, plus its window's pixels; a pass over the whole image (each sweep's projection)
+// costs kImagePass per pixel, the texture budget kBudgetPasses and a quality check (SSIM and PSNR
+// of the whole image) kQualityCheckPasses such passes. Fitted to the time of every step and pass
+// at 512 px, 3072x2304 and 4096 px (bench/RESULTS.md, speed).
+constexpr double kStepWork = 250000;
+constexpr double kEncoderPassWork = 15;
+constexpr double kImagePass = 0.22;
+constexpr double kBudgetPasses = 3;
+constexpr double kQualityCheckPasses = 6;
 // Signed-gradient steps decay (cosine, per phase) from kFirstStep to kLastStep of the local budget.
 constexpr double kFirstStep = 0.3;
 constexpr double kLastStep = 0.05;
@@ -190,26 +197,64 @@ std::vector<Phase> plan_phases(int64_t H, int64_t W, const ProtectSettings& sett
   return phases;
 }
 
-// Every sweep's windows, in the order they are optimised, and the work each costs. Progress counts
-// work, not steps: a step costs an encoder pass on a tile-sized view plus pixel work (EOT
-// transform, resize) on its full-size window, which in the coarse phase is larger.
-struct SweepPlan {
-  std::vector<std::vector<Window>> sweeps;
-  double step_overhead = 0, total_work = 0;
-  double cost(const Window& w) const { return step_overhead + static_cast<double>(w.h * w.w); }
+// The share of the run done so far, reported to `progress` (units above): what is done over what
+// is done plus what is still planned. Work that turns out other than planned (a step's random
+// view, a budget widening or rounding try that was not planned) changes the total as it is done,
+// so the share never goes back and ends at exactly 1.
+class WorkMeter {
+ public:
+  WorkMeter(const ProgressFn& progress, double image_pixels)
+      : progress_(progress), image_pass_(kImagePass * image_pixels) {}
+  double image_passes(double n) const { return n * image_pass_; }
+  void plan(double work) { planned_ += work; }
+  void done(double work, double planned) {
+    done_ += work;
+    planned_ -= planned;
+    // Under half a pixel's work left (rounding of the sums) is nothing left.
+    const double share = planned_ < 0.5 ? 1.0 : done_ / (done_ + planned_);
+    if (progress_ && !progress_(share)) throw Error(ErrorKind::Cancelled, "cancelled");
+  }
+  void done(double work) { done(work, work); }
+
+ private:
+  const ProgressFn& progress_;
+  double image_pass_, done_ = 0, planned_ = 0;  // planned_: what is planned and not yet done
 };
-SweepPlan plan_sweeps(int64_t H, int64_t W, const std::vector<Phase>& phases, int tile,
-                      std::mt19937_64& rng) {
-  SweepPlan plan;
-  plan.step_overhead = kEncoderPassInWindowPixels * tile * tile;
+
+// The smallest random view scale of a window whose shorter side the encoders see at `seen` px.
+double smallest_view(double seen) {
+  return std::min(1.0, std::max(kSmallestView, kSmallestViewSide / seen));
+}
+
+// A step's work: the encoder passes on its view (`view_pixels` as the encoders see it) and the
+// pixel work on its full-size window.
+double step_work(const Window& w, double view_pixels) {
+  return kStepWork + kEncoderPassWork * view_pixels + static_cast<double>(w.h * w.w);
+}
+
+// Its expectation: the view is the window at the phase's scale, in kScaledViewShare of the steps
+// smaller by a random scale s = smallest^u, u uniform, whose mean area is
+// (smallest^2 - 1) / (2 ln smallest).
+double expected_step_work(const Window& w, double phase_scale) {
+  const double m = smallest_view(phase_scale * static_cast<double>(std::min(w.h, w.w)));
+  const double scaled_area = m < 1 ? (m * m - 1) / (2 * std::log(m)) : 1.0;
+  const double area = 1 - kScaledViewShare + kScaledViewShare * scaled_area;
+  return step_work(w, area * phase_scale * phase_scale * static_cast<double>(w.h * w.w));
+}
+
+// Every sweep's windows, in the order they are optimised, planned in the meter.
+std::vector<std::vector<Window>> plan_sweeps(int64_t H, int64_t W, const std::vector<Phase>& phases,
+                                             int tile, std::mt19937_64& rng, WorkMeter& meter) {
+  std::vector<std::vector<Window>> sweeps;
   for (const Phase& p : phases) {
     const int64_t side = std::lround(tile / p.scale / 8) * 8;
     for (int s = 0; s < p.sweeps; ++s) {
-      plan.sweeps.push_back(sweep_windows(H, W, side, rng));
-      for (const Window& w : plan.sweeps.back()) plan.total_work += plan.cost(w);
+      sweeps.push_back(sweep_windows(H, W, side, rng));
+      for (const Window& w : sweeps.back()) meter.plan(expected_step_work(w, p.scale));
+      meter.plan(meter.image_passes(1));  // the sweep's projection
     }
   }
-  return plan;
+  return sweeps;
 }
 
 // What every step of one run reads.
@@ -226,12 +271,13 @@ struct Problem {
 // previews downscale: this carries the perturbation into coarser structure, which transfers to
 // other encoders and survives resizing and blur; the other steps keep it strong at full size
 // (bench/RESULTS.md, ablation).
-void step_window(const Problem& pb, const Window& win, double phase_scale, double step,
-                 const torch::Tensor& eps_map, torch::Tensor& delta, std::mt19937_64& rng) {
+// Returns the pixels of the view the encoders saw (before padding to their stride).
+double step_window(const Problem& pb, const Window& win, double phase_scale, double step,
+                   const torch::Tensor& eps_map, torch::Tensor& delta, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const Transform t = sample_transform(rng);
   const double seen = phase_scale * static_cast<double>(std::min(win.h, win.w));
-  const double smallest = std::min(1.0, std::max(kSmallestView, kSmallestViewSide / seen));
+  const double smallest = smallest_view(seen);
   const double scale =
       phase_scale * (unit(rng) < kScaledViewShare ? std::exp(std::log(smallest) * unit(rng)) : 1.0);
   auto view = [&](const torch::Tensor& in) {
@@ -271,16 +317,20 @@ void step_window(const Problem& pb, const Window& win, double phase_scale, doubl
   auto dw = crop(delta, win);
   dw.sub_(step * ew * grad.sign());
   dw.copy_(torch::max(torch::min(dw, ew), -ew));
+  return scale * scale * static_cast<double>(win.h * win.w);
 }
 
 // Aims at the floors: while the image would land well above them, widens the budget (texture still
 // decides where the change goes) by at most a quarter, never past kMaxBudgetGain in all.
 void widen_budget(const torch::Tensor& x0, const torch::Tensor& delta, const StrengthBudget& budget,
-                  double max_mse, double q, torch::Tensor& eps_map, double& gain) {
+                  double max_mse, double q, torch::Tensor& eps_map, double& gain,
+                  WorkMeter& meter) {
   torch::NoGradGuard no_grad;
   const double mse = delta.square().mean().item<double>();
-  if (mse > 0 && mse < 0.9 * max_mse &&
-      ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005) {
+  if (mse <= 0 || mse >= 0.9 * max_mse) return;
+  const bool room = ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005;
+  meter.done(meter.image_passes(kQualityCheckPasses), 0);
+  if (room) {
     const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / gain});
     eps_map = (eps_map * f * q).floor() / q;
     gain *= f;
@@ -288,18 +338,24 @@ void widen_budget(const torch::Tensor& x0, const torch::Tensor& delta, const Str
 }
 
 // What is saved is the rounded image: shrinks the perturbation until it meets every floor.
-torch::Tensor round_within_floors(const torch::Tensor& x0, torch::Tensor& delta,
-                                  const StrengthBudget& budget, double q) {
+// Its PSNR and SSIM are kept for the report. The first try's work is planned.
+void round_within_floors(const torch::Tensor& x0, torch::Tensor& delta,
+                         const StrengthBudget& budget, double q, WorkMeter& meter,
+                         ProtectOutput& result) {
   torch::NoGradGuard no_grad;
-  torch::Tensor out;
   for (int tries = 0;; ++tries) {
-    out = ((x0 + delta).clamp(0, 1) * q).round() / q;
-    if ((psnr(x0, out) >= budget.min_psnr && ssim(x0, out) >= budget.min_ssim) ||
-        tries == kMaxRoundingTries)
-      break;
+    auto out = ((x0 + delta).clamp(0, 1) * q).round() / q;
+    result.psnr = psnr(x0, out);
+    result.ssim = ssim(x0, out);
+    const double work = meter.image_passes(kQualityCheckPasses);
+    meter.done(work, tries == 0 ? work : 0);
+    if ((result.psnr >= budget.min_psnr && result.ssim >= budget.min_ssim) ||
+        tries == kMaxRoundingTries) {
+      result.image = out.cpu();
+      return;
+    }
     delta.mul_(0.9);
   }
-  return out;
 }
 
 }  // namespace
@@ -328,10 +384,12 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   double budget_gain = 1.0;
   project_to_budget(delta, x0, eps_map, max_mse);
 
+  WorkMeter meter(progress, static_cast<double>(H * W));
+  meter.plan(meter.image_passes(kBudgetPasses + kQualityCheckPasses));  // before and after
   const std::vector<Phase> phases = plan_phases(H, W, settings);
-  const SweepPlan plan = plan_sweeps(H, W, phases, settings.tile, rng);
+  const auto plan = plan_sweeps(H, W, phases, settings.tile, rng, meter);
+  meter.done(meter.image_passes(kBudgetPasses));
   std::size_t steps = 0, sweep = 0;
-  double work_done = 0;
   for (const Phase& phase : phases)
     for (int s = 0; s < phase.sweeps; ++s, ++sweep) {
       // Cosine step decay from kFirstStep to kLastStep of the local budget (the native refinement
@@ -339,20 +397,19 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       const double top = &phase == &phases.front() ? kFirstStep : kRefineStep;
       const double step = kLastStep + (top - kLastStep) * 0.5 *
                                           (1 + std::cos(M_PI * s / std::max(1, phase.sweeps - 1)));
-      for (const Window& win : plan.sweeps[sweep]) {
-        step_window(problem, win, phase.scale, step, eps_map, delta, rng);
+      for (const Window& win : plan[sweep]) {
+        const double view = step_window(problem, win, phase.scale, step, eps_map, delta, rng);
+        meter.done(step_work(win, view), expected_step_work(win, phase.scale));
         ++steps;
-        work_done += plan.cost(win);
-        if (progress && !progress(work_done / plan.total_work))
-          throw Error(ErrorKind::Cancelled, "cancelled");
       }
       project_to_budget(delta, x0, eps_map, max_mse);
-      if (sweep + 1 < plan.sweeps.size() && budget_gain < kMaxBudgetGain)
-        widen_budget(x0, delta, budget, max_mse, q, eps_map, budget_gain);
+      meter.done(meter.image_passes(1));
+      if (sweep + 1 < plan.size() && budget_gain < kMaxBudgetGain)
+        widen_budget(x0, delta, budget, max_mse, q, eps_map, budget_gain, meter);
     }
 
   ProtectOutput result;
-  result.image = round_within_floors(x0, delta, budget, q).cpu();
+  round_within_floors(x0, delta, budget, q, meter, result);
   result.steps = static_cast<int>(steps);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.objective = std::move(objective);

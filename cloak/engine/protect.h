@@ -25,7 +25,8 @@ struct ProtectInput {
 };
 
 struct ProtectOutput {
-  torch::Tensor image;  // same shape as the input, rounded to `bit_depth` code values
+  torch::Tensor image;        // same shape as the input, rounded to `bit_depth` code values
+  double psnr = 0, ssim = 0;  // of `image` against the input
   int steps = 0;
   double seconds = 0;
   // What the run optimised (cloak mode's decoy already encoded): the report measures against it.

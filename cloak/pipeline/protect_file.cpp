@@ -62,8 +62,7 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
   auto x = image_tensor(image);
   FileResult r;
   r.run = protect(encoders, {x, alpha_mask(image), image.bit_depth}, job.settings, progress);
-  r.report =
-      measure_protection(encoders, x, r.run.image, image.bit_depth, job.settings, *r.run.objective);
+  r.report = measure_protection(encoders, x, r.run, image.bit_depth, job.settings);
   Image result = with_color(image, r.run.image);
   if (job.optout_tag) add_ai_training_optout(result.metadata);
   r.encoded = encode_image(result, out, job.jpeg_quality);

@@ -62,14 +62,15 @@ torch::Tensor opencv_blur(const torch::Tensor& image, double sigma) {
   return from_mat8(out);
 }
 
-ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
-                                    const torch::Tensor& original, const torch::Tensor& protected_,
-                                    int bit_depth, const ProtectSettings& settings,
-                                    const Objective& objective) {
+namespace {
+
+// Fills everything but PSNR and SSIM.
+ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
+                                const torch::Tensor& original, const torch::Tensor& protected_,
+                                int bit_depth, const ProtectSettings& settings,
+                                const Objective& objective) {
   torch::NoGradGuard no_grad;
   ProtectionReport r;
-  r.psnr = psnr(original, protected_);
-  r.ssim = ssim(original, protected_);
   r.linf_codes = linf_codes(original, protected_, bit_depth);
   auto o = original, p = protected_;
   if (coarse_to_fine(o.size(2), o.size(3), settings)) {
@@ -99,6 +100,28 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
     }
     r.surrogates.push_back(s);
   }
+  return r;
+}
+
+}  // namespace
+
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const torch::Tensor& protected_,
+                                    int bit_depth, const ProtectSettings& settings,
+                                    const Objective& objective) {
+  auto r = measure_shifts(encoders, original, protected_, bit_depth, settings, objective);
+  torch::NoGradGuard no_grad;
+  r.psnr = psnr(original, protected_);
+  r.ssim = ssim(original, protected_);
+  return r;
+}
+
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const ProtectOutput& run,
+                                    int bit_depth, const ProtectSettings& settings) {
+  auto r = measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective);
+  r.psnr = run.psnr;
+  r.ssim = run.ssim;
   return r;
 }
 

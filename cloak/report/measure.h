@@ -37,6 +37,10 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
                                     const Objective& objective);
+// The same for a run of `protect` on `original`, with the quality its rounding measured.
+ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
+                                    const torch::Tensor& original, const ProtectOutput& run,
+                                    int bit_depth, const ProtectSettings& settings);
 
 // Real codec round trips of a (1,C,H,W) image, as 8-bit.
 torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality);
