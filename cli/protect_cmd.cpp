@@ -60,7 +60,7 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
       FileResult r = protect_file(encoders, f.in, f.out, job, std::ref(bar));
       std::optional<AuditReport> attacked;
       if (ae)
-        attacked = audit(encoders, *ae, image_tensor(read_image(f.in, job.read)), r.run.image,
+        attacked = audit(encoders, *ae, r.original, r.run.image,
                          strength_budget(job.settings.strength).min_shift_jpeg75);
       reports.push_back(
           print_result(ctx, f.in, f.out, job, r, attacked ? to_json(*attacked) : nlohmann::json()));

@@ -105,6 +105,15 @@ TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
       EXPECT_GE(a["mean_latent_shift"].get<double>(), j["threshold"].get<double>());
     }
   }
+  // `protect --audit` attacks the image it just protected, with the same result.
+  CliRun both = cloak_cli(dir_, "protect art.png -o again.png --seed 1 --audit --json");
+  ASSERT_EQ(both.code, 0) << both.output;
+  const auto again = nlohmann::json::parse(both.output)["audit"];
+  ASSERT_EQ(again["attacks"].size(), j["attacks"].size());
+  for (std::size_t k = 0; k < j["attacks"].size(); ++k)
+    EXPECT_NEAR(again["attacks"][k]["mean_latent_shift"].get<double>(),
+                j["attacks"][k]["mean_latent_shift"].get<double>(), 1e-6)
+        << j["attacks"][k]["attack"];
   // Survives JPEG q75 at verify's threshold, as verify itself says.
   EXPECT_EQ(j["attacks"][1]["attack"], "jpeg75");
   EXPECT_EQ(cloak_cli(dir_, "verify art.png art-cloaked.png").code, 0);

@@ -59,10 +59,11 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
                                       " is too small to protect (the encoders see at least " +
                                       std::to_string(min_side) + " px a side)");
   check_can_write(image, out);
-  auto x = image_tensor(image);
   FileResult r;
-  r.run = protect(encoders, {x, alpha_mask(image), image.bit_depth}, job.settings, progress);
-  r.report = measure_protection(encoders, x, r.run, image.bit_depth, job.settings);
+  r.original = image_tensor(image);
+  r.run =
+      protect(encoders, {r.original, alpha_mask(image), image.bit_depth}, job.settings, progress);
+  r.report = measure_protection(encoders, r.original, r.run, image.bit_depth, job.settings);
   Image result = with_color(image, r.run.image);
   if (job.optout_tag) add_ai_training_optout(result.metadata);
   r.encoded = encode_image(result, out, job.jpeg_quality);

@@ -20,6 +20,7 @@ struct FileJob {
 };
 
 struct FileResult {
+  torch::Tensor original;  // the colour planes that were protected, (1,C,H,W)
   ProtectOutput run;
   ProtectionReport report;
   std::vector<std::uint8_t> encoded;  // the protected file's bytes, metadata included
