@@ -130,9 +130,11 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 void speed(const std::vector<std::string>& sizes) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
   std::printf(
-      "| size | engine | protect (s) | report (s) | report / protect | ETA error at 10%% | steps | "
-      "PSNR "
-      "| SSIM | peak RSS (GiB) |\n|---|---|---|---|---|---|---|---|---|---|\n");
+      "| size | engine | protect (s) | report: summary / full (s) | report / protect | ETA error "
+      "at "
+      "10%% (then) | steps | PSNR | SSIM | peak RSS (GiB) "
+      "|\n|---|---|---|---|---|---|---|---|---|---|"
+      "\n");
   for (const auto& size : sizes) {
     int w = std::atoi(size.c_str()), h = w;
     if (auto x = size.find('x'); x != std::string::npos) h = std::atoi(size.c_str() + x + 1);
@@ -143,19 +145,32 @@ void speed(const std::vector<std::string>& sizes) {
       set_precision(previous ? Precision::Float32 : Precision::Auto);
       if (previous) s.training_pixels = 0;
       auto t = std::chrono::steady_clock::now();
-      // The total time a progress bar's ETA promises once 10% is done (elapsed / fraction).
-      double promised = 0;
+      // The total time a progress bar's ETA promises once 10% is done (elapsed / fraction), and
+      // the lowest and highest it promises from then on.
+      double promised = 0, low = 1e300, high = 0;
       auto out = protect(enc, {x, {}, 8}, s, [&](double f) {
-        if (promised == 0 && f >= 0.1) promised = seconds_since(t) / f;
+        if (f < 0.1) return true;
+        const double total = seconds_since(t) / f;
+        if (promised == 0) promised = total;
+        low = std::min(low, total);
+        high = std::max(high, total);
         return true;
       });
       const double tp = seconds_since(t);
+      // What `cloak protect` prints, and the full report of --report and --json.
       t = std::chrono::steady_clock::now();
-      auto r = measure_protection(enc, x, out, 8, s);
-      const double tr = seconds_since(t);
-      std::printf("| %dx%d | %s | %.1f | %.1f | %.0f%% | %+.0f%% | %d | %.2f | %.4f | %.2f |\n", w,
-                  h, previous ? "previous (fp32, native)" : "default", tp, tr, 100 * tr / tp,
-                  100 * (promised - tp) / tp, out.steps, r.psnr, r.ssim, peak_rss_gib());
+      measure_protection(enc, x, out, 8, s, ReportDetail::Summary);
+      const double ts = seconds_since(t);
+      t = std::chrono::steady_clock::now();
+      auto r = measure_protection(enc, x, out, 8, s, ReportDetail::Full);
+      const double tf = seconds_since(t);
+      std::printf(
+          "| %dx%d | %s | %.1f | %.1f / %.1f | %.0f%% / %.0f%% | %+.0f%% (%+.0f%% to %+.0f%%) | %d "
+          "| "
+          "%.2f | %.4f | %.2f |\n",
+          w, h, previous ? "previous (fp32, native)" : "default", tp, ts, tf, 100 * ts / tp,
+          100 * tf / tp, 100 * (promised - tp) / tp, 100 * (low - tp) / tp, 100 * (high - tp) / tp,
+          out.steps, r.psnr, r.ssim, peak_rss_gib());
       std::fflush(stdout);
     }
   }

@@ -96,6 +96,8 @@ FileJob make_job(const ProtectOptions& o, const Context& ctx) {
   if (o.target) s.target = target_tensor(read_image(*o.target));
   job.optout_tag = !o.no_optout_tag;
   job.read.max_pixels = std::llround(o.max_megapixels * 1e6);
+  // The one-line summary needs no more; --json and --verbose print the full report.
+  job.report = ctx.json || ctx.verbose ? ReportDetail::Full : ReportDetail::Summary;
   return job;
 }
 
@@ -206,12 +208,10 @@ std::string summary_line(const fs::path& out, const FileResult& r) {
   s.precision(1);
   s << r.run.seconds << " s  PSNR " << r.report.psnr << " dB  SSIM ";
   s.precision(3);
-  s << r.report.ssim << "  latent shift";
-  for (const auto& e : r.report.surrogates) {
-    s.precision(2);
-    s << "  " << e.name.substr(0, e.name.find('_')) << " " << e.shift << " (JPEG " << e.shift_jpeg75
-      << ")";
-  }
+  s << r.report.ssim << "  latent shift after JPEG q75";
+  s.precision(2);
+  for (const auto& e : r.report.surrogates)
+    s << "  " << e.name.substr(0, e.name.find('_')) << " " << e.shift_jpeg75;
   return s.str();
 }
 

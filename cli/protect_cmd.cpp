@@ -22,7 +22,8 @@ struct ProtectArgs {
 int run_protect(const Context& ctx, const ProtectArgs& a) {
   if (a.output && a.inputs.size() > 1)
     throw Error(ErrorKind::Usage, "-o names one output; with several inputs use --suffix");
-  const FileJob job = make_job(a.options, ctx);
+  FileJob job = make_job(a.options, ctx);
+  if (a.report) job.report = ReportDetail::Full;
   std::vector<PlannedFile> plan;
   for (const auto& in : a.inputs) {
     fs::path out =

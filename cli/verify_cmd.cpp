@@ -36,7 +36,7 @@ int run_verify(const Context& ctx, const PairArgs& a) {
                   static_cast<long>(report.measured_height));
     for (const auto& s : report.surrogates)
       std::printf("%-16s latent shift %.3f, after JPEG q75 %.3f, after 50%% resize %.3f\n",
-                  s.name.c_str(), s.shift, s.shift_jpeg75, s.shift_resize50);
+                  s.name.c_str(), *s.shift, s.shift_jpeg75, *s.shift_resize50);
     std::printf("%s: mean shift after JPEG q75 %.3f %s the %s threshold %.2f\n",
                 ok ? "protected" : "NOT protected", achieved, ok ? ">=" : "<",
                 to_string(a.strength).c_str(), threshold);

@@ -74,9 +74,23 @@ TEST_F(Cli, ProtectWritesAProtectedCopyWithinBudgetAndNeverOverwrites) {
   CliRun self = run("protect art.png -o art.png --overwrite --preset fast");
   EXPECT_EQ(self.code, 1);
   EXPECT_NE(self.output.find("is the input file"), std::string::npos) << self.output;
-  // Same input, settings and seed: the same bytes.
-  ASSERT_EQ(run("protect art.png --preset fast --seed 3 -o again.png").code, 0);
+  // Same input, settings and seed: the same bytes. The one line says what survives JPEG q75;
+  // --report has the full report, with the same figure.
+  CliRun same = run("protect art.png --preset fast --seed 3 -o again.png --report again.json");
+  ASSERT_EQ(same.code, 0) << same.output;
   EXPECT_EQ(read_file(path("again.png")), first);
+  const auto bytes = read_file(path("again.json"));
+  const auto report = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  for (const auto& s : report["surrogates"]) {
+    const std::string name = s["name"];
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(s.contains("latent_shift") && s.contains("latent_shift_resize50"));
+    char shown[64];
+    std::snprintf(shown, sizeof shown, "%s %.2f", name.substr(0, name.find('_')).c_str(),
+                  s["latent_shift_jpeg75"].get<double>());
+    EXPECT_NE(r.output.find(std::string("latent shift after JPEG q75")), std::string::npos);
+    EXPECT_NE(r.output.find(shown), std::string::npos) << r.output;
+  }
 }
 
 TEST_F(Cli, Keeps16BitAlphaAndMetadataAndWritesTheOptOutTag) {

@@ -109,7 +109,7 @@ TEST(Guard, MovesTheLatentFarMoreThanNoiseOfTheSamePsnr) {
                                   *make_objective(encoders(), s));
   for (std::size_t e = 0; e < encoders().size(); ++e) {
     SCOPED_TRACE(got.surrogates[e].name);
-    EXPECT_GT(got.surrogates[e].shift, 3 * noise.surrogates[e].shift);
+    EXPECT_GT(*got.surrogates[e].shift, 3 * *noise.surrogates[e].shift);
     EXPECT_GT(got.surrogates[e].shift_jpeg75, 1.5 * noise.surrogates[e].shift_jpeg75);
   }
 }
@@ -169,7 +169,7 @@ TEST(Engine, TiledOptimisationMatchesAFullPass) {
   auto rt = measure_protection(encoders(), x, tiled.image, 8, s, *make_objective(encoders(), s));
   EXPECT_NEAR(rt.psnr, rf.psnr, 1.5);
   for (std::size_t e = 0; e < encoders().size(); ++e)
-    EXPECT_NEAR(rt.surrogates[e].shift, rf.surrogates[e].shift, 0.3 * rf.surrogates[e].shift);
+    EXPECT_NEAR(*rt.surrogates[e].shift, *rf.surrogates[e].shift, 0.3 * *rf.surrogates[e].shift);
 }
 
 TEST(Engine, TiledEncodingMatchesAFullPass) {
@@ -291,6 +291,14 @@ TEST(Measure, TheReportOfARunTakesItsQualityFromTheRoundingUnchanged) {
   ASSERT_EQ(r.surrogates.size(), again.surrogates.size());
   for (std::size_t e = 0; e < r.surrogates.size(); ++e)
     EXPECT_EQ(r.surrogates[e].shift_jpeg75, again.surrogates[e].shift_jpeg75);
+  // The summary `cloak protect` prints measures the same JPEG figure and nothing more.
+  const auto summary = measure_protection(encoders(), x, run, 8, s, ReportDetail::Summary);
+  EXPECT_EQ(summary.psnr, r.psnr);
+  for (std::size_t e = 0; e < r.surrogates.size(); ++e) {
+    EXPECT_EQ(summary.surrogates[e].shift_jpeg75, r.surrogates[e].shift_jpeg75);
+    EXPECT_FALSE(summary.surrogates[e].shift || summary.surrogates[e].shift_resize50);
+    ASSERT_TRUE(r.surrogates[e].shift && r.surrogates[e].shift_resize50);
+  }
 }
 
 TEST(Eot, DifferentiableJpegTracksOpenCvJpeg) {

@@ -63,7 +63,8 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
   r.original = image_tensor(image);
   r.run =
       protect(encoders, {r.original, alpha_mask(image), image.bit_depth}, job.settings, progress);
-  r.report = measure_protection(encoders, r.original, r.run, image.bit_depth, job.settings);
+  r.report =
+      measure_protection(encoders, r.original, r.run, image.bit_depth, job.settings, job.report);
   Image result = with_color(image, r.run.image);
   if (job.optout_tag) add_ai_training_optout(result.metadata);
   r.encoded = encode_image(result, out, job.jpeg_quality);

@@ -17,6 +17,7 @@ struct FileJob {
   bool overwrite = false;
   bool optout_tag = true;  // mark the output as not for AI training
   ReadOptions read;
+  ReportDetail report = ReportDetail::Full;
 };
 
 struct FileResult {

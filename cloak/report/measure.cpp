@@ -68,7 +68,7 @@ namespace {
 ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
                                 const torch::Tensor& original, const torch::Tensor& protected_,
                                 int bit_depth, const ProtectSettings& settings,
-                                const Objective& objective) {
+                                const Objective& objective, ReportDetail detail) {
   torch::NoGradGuard no_grad;
   ProtectionReport r;
   r.linf_codes = linf_codes(original, protected_, bit_depth);
@@ -84,15 +84,21 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
   if (settings.mode == Mode::Poison)
     target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
   const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75);
-  const auto ro = opencv_resize(o, 0.5), rp = opencv_resize(p, 0.5);
+  const bool full = detail == ReportDetail::Full;
+  torch::Tensor ro, rp;
+  if (full) ro = opencv_resize(o, 0.5), rp = opencv_resize(p, 0.5);
   for (std::size_t e = 0; e < encoders.size(); ++e) {
     const auto& enc = encoders[e];
     SurrogateShift s;
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
+    s.shift_jpeg75 = relative_shift(encode(enc, jp), encode(enc, jo));
+    if (!full) {
+      r.surrogates.push_back(s);
+      continue;
+    }
     auto zo = encode(enc, o), zp = encode(enc, p);
     s.shift = relative_shift(zp, zo);
-    s.shift_jpeg75 = relative_shift(encode(enc, jp), encode(enc, jo));
     s.shift_resize50 = relative_shift(encode(enc, rp), encode(enc, ro));
     if (objective.targeted()) {
       auto zt = objective.target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
@@ -109,7 +115,8 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
                                     const Objective& objective) {
-  auto r = measure_shifts(encoders, original, protected_, bit_depth, settings, objective);
+  auto r = measure_shifts(encoders, original, protected_, bit_depth, settings, objective,
+                          ReportDetail::Full);
   torch::NoGradGuard no_grad;
   r.psnr = psnr(original, protected_);
   r.ssim = ssim(original, protected_);
@@ -118,8 +125,10 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
 
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const ProtectOutput& run,
-                                    int bit_depth, const ProtectSettings& settings) {
-  auto r = measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective);
+                                    int bit_depth, const ProtectSettings& settings,
+                                    ReportDetail detail) {
+  auto r =
+      measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective, detail);
   r.psnr = run.psnr;
   r.ssim = run.ssim;
   return r;
@@ -140,11 +149,10 @@ nlohmann::json to_json(const ProtectionReport& r) {
   j["quality"] = {{"linf_codes", r.linf_codes}, {"psnr_db", r.psnr}, {"ssim", r.ssim}};
   j["shifts_measured_at"] = {{"width", r.measured_width}, {"height", r.measured_height}};
   for (const auto& s : r.surrogates) {
-    nlohmann::json e = {{"name", s.name},
-                        {"sha256", s.sha256},
-                        {"latent_shift", s.shift},
-                        {"latent_shift_jpeg75", s.shift_jpeg75},
-                        {"latent_shift_resize50", s.shift_resize50}};
+    nlohmann::json e = {
+        {"name", s.name}, {"sha256", s.sha256}, {"latent_shift_jpeg75", s.shift_jpeg75}};
+    if (s.shift) e["latent_shift"] = *s.shift;
+    if (s.shift_resize50) e["latent_shift_resize50"] = *s.shift_resize50;
     if (s.target_closed) e["target_closed"] = *s.target_closed;
     j["surrogates"].push_back(e);
   }

@@ -14,12 +14,18 @@ namespace cloak {
 
 struct SurrogateShift {
   std::string name, sha256;
-  // ||E(x') - E(x)|| / ||E(x)||, directly and after each transform (applied to both images, so
-  // the transform's own shift is not counted).
-  double shift = 0, shift_jpeg75 = 0, shift_resize50 = 0;
-  // Targeted modes: share of the distance from E(x) to the target latent that was closed.
+  // ||E(x') - E(x)|| / ||E(x)||, after JPEG q75 and, in a full report, also directly and after a
+  // 50% resize (each transform applied to both images, so its own shift is not counted).
+  double shift_jpeg75 = 0;
+  std::optional<double> shift, shift_resize50;
+  // Targeted modes, in a full report: share of the distance from E(x) to the target latent that
+  // was closed.
   std::optional<double> target_closed;
 };
+
+// A summary is what `cloak protect` prints (quality and the shift after JPEG q75, which `verify`
+// judges by): it costs two encoder passes a surrogate where the full report costs four and a half.
+enum class ReportDetail { Summary, Full };
 
 struct ProtectionReport {
   std::vector<SurrogateShift> surrogates;
@@ -40,7 +46,8 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
 // The same for a run of `protect` on `original`, with the quality its rounding measured.
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const ProtectOutput& run,
-                                    int bit_depth, const ProtectSettings& settings);
+                                    int bit_depth, const ProtectSettings& settings,
+                                    ReportDetail detail = ReportDetail::Full);
 
 // Real codec round trips of a (1,C,H,W) image, as 8-bit.
 torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality);
