@@ -129,11 +129,14 @@ std::vector<PlannedFile> plan_batch(const BatchArgs& a, const fs::path& outdir,
   std::sort(inputs.begin(), inputs.end());
   inputs.erase(std::unique(inputs.begin(), inputs.end()), inputs.end());
   std::vector<PlannedFile> plan;
+  const fs::path cwd = fs::current_path();
   for (const auto& in : inputs) {
     if (is_inside(absolute_normal(fs::weakly_canonical(in, ec)), out_abs)) continue;
     const fs::path rel = in.lexically_relative(base);
     keys.push_back(rel.generic_string());
-    plan.push_back({in, with_format(outdir / rel, a.options.format), ""});
+    // Messages name an input below the working folder as the user would type it.
+    const fs::path shown = is_inside(in, cwd) ? in.lexically_relative(cwd) : in;
+    plan.push_back({shown, with_format(outdir / rel, a.options.format), ""});
   }
   mark_collisions(plan);
   return plan;
