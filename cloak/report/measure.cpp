@@ -80,29 +80,30 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
   }
   r.measured_height = o.size(2);
   r.measured_width = o.size(3);
-  torch::Tensor target;
-  if (settings.mode == Mode::Poison)
-    target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
   const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75);
+  // What only the full report needs: the 50% resizes and poison's target at this size.
   const bool full = detail == ReportDetail::Full;
-  torch::Tensor ro, rp;
-  if (full) ro = opencv_resize(o, 0.5), rp = opencv_resize(p, 0.5);
+  torch::Tensor ro, rp, target;
+  if (full) {
+    ro = opencv_resize(o, 0.5);
+    rp = opencv_resize(p, 0.5);
+    if (settings.mode == Mode::Poison)
+      target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
+  }
   for (std::size_t e = 0; e < encoders.size(); ++e) {
     const auto& enc = encoders[e];
     SurrogateShift s;
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
     s.shift_jpeg75 = relative_shift(encode(enc, jp), encode(enc, jo));
-    if (!full) {
-      r.surrogates.push_back(s);
-      continue;
-    }
-    auto zo = encode(enc, o), zp = encode(enc, p);
-    s.shift = relative_shift(zp, zo);
-    s.shift_resize50 = relative_shift(encode(enc, rp), encode(enc, ro));
-    if (objective.targeted()) {
-      auto zt = objective.target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
-      s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
+    if (full) {
+      auto zo = encode(enc, o), zp = encode(enc, p);
+      s.shift = relative_shift(zp, zo);
+      s.shift_resize50 = relative_shift(encode(enc, rp), encode(enc, ro));
+      if (objective.targeted()) {
+        auto zt = objective.target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
+        s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
+      }
     }
     r.surrogates.push_back(s);
   }
