@@ -364,22 +364,20 @@ void round_at_floors(const torch::Tensor& x0, const torch::Tensor& delta,
     r.ssim = ssim(x0, r.image);
     const bool meets = r.psnr >= budget.min_psnr && r.ssim >= budget.min_ssim;
     if (tries == 0) growing = meets;
-    torch::Tensor next;
-    if (!growing) {
+    // A grown try is kept unless it crossed a floor or the bound left it nothing to grow.
+    const bool keep = !growing || (meets && (tries == 0 || r.psnr < result.psnr - 0.05));
+    if (keep) {
       result.image = r.image;
       result.psnr = r.psnr;
       result.ssim = r.ssim;
-      if (!meets && tries < kMaxRoundingTries) next = candidate * 0.9;
-    } else if (meets && (tries == 0 || r.psnr < result.psnr - 0.05)) {
-      // Kept unless it crossed a floor or the bound left nothing to grow.
-      result.image = r.image;
-      result.psnr = r.psnr;
-      result.ssim = r.ssim;
-      const double mse = std::pow(10.0, -r.psnr / 10);
-      if (tries < kMaxGrowTries && mse < 0.9 * max_mse && r.ssim >= budget.min_ssim + 0.005)
-        next =
-            torch::clamp(candidate * std::min(1.25, std::sqrt(max_mse / mse)), -eps_map, eps_map);
     }
+    torch::Tensor next;
+    const double mse = std::pow(10.0, -r.psnr / 10);
+    if (!growing && !meets && tries < kMaxRoundingTries)
+      next = candidate * 0.9;
+    else if (growing && keep && tries < kMaxGrowTries && mse < 0.9 * max_mse &&
+             r.ssim >= budget.min_ssim + 0.005)
+      next = torch::clamp(candidate * std::min(1.25, std::sqrt(max_mse / mse)), -eps_map, eps_map);
     if (next.defined()) meter.plan(work);
     meter.done(work);
     if (!next.defined()) break;
