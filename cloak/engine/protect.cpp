@@ -54,6 +54,10 @@ constexpr double kFirstStep = 0.3;
 constexpr double kLastStep = 0.05;
 // The PSNR floor is aimed at with this margin (dB), so that rounding cannot cross it.
 constexpr double kPsnrMargin = 0.3;
+// An image has room below its floors while its MSE is under kRoomMse of the PSNR cap and its SSIM
+// over the SSIM floor by more than kRoomSsim: the budget widens, and the rounding grows, only then.
+constexpr double kRoomMse = 0.9;
+constexpr double kRoomSsim = 0.005;
 // Shrinking the rounded result by 10% at a time meets every floor well before this many tries; a
 // result with room is grown at most kMaxGrowTries times (each by up to 25%).
 constexpr int kMaxRoundingTries = 40;
@@ -335,8 +339,8 @@ void widen_budget(const torch::Tensor& x0, const torch::Tensor& delta, const Str
                   WorkMeter& meter) {
   torch::NoGradGuard no_grad;
   const double mse = delta.square().mean().item<double>();
-  if (mse <= 0 || mse >= 0.9 * max_mse) return;
-  const bool room = ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + 0.005;
+  if (mse <= 0 || mse >= kRoomMse * max_mse) return;
+  const bool room = ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + kRoomSsim;
   meter.done(meter.image_passes(kQualityCheckPasses), 0);
   if (room) {
     const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / gain});
@@ -375,8 +379,8 @@ void round_at_floors(const torch::Tensor& x0, const torch::Tensor& delta,
     const double mse = std::pow(10.0, -r.psnr / 10);
     if (!growing && !meets && tries < kMaxRoundingTries)
       next = candidate * 0.9;
-    else if (growing && keep && tries < kMaxGrowTries && mse < 0.9 * max_mse &&
-             r.ssim >= budget.min_ssim + 0.005)
+    else if (growing && keep && tries < kMaxGrowTries && mse < kRoomMse * max_mse &&
+             r.ssim > budget.min_ssim + kRoomSsim)
       next = torch::clamp(candidate * std::min(1.25, std::sqrt(max_mse / mse)), -eps_map, eps_map);
     if (next.defined()) meter.plan(work);
     meter.done(work);
