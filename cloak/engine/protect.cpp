@@ -370,11 +370,7 @@ void round_at_floors(const torch::Tensor& x0, const torch::Tensor& delta,
     if (tries == 0) growing = meets;
     // A grown try is kept unless it crossed a floor or the bound left it nothing to grow.
     const bool keep = !growing || (meets && (tries == 0 || r.psnr < result.psnr - 0.05));
-    if (keep) {
-      result.image = r.image;
-      result.psnr = r.psnr;
-      result.ssim = r.ssim;
-    }
+    if (keep) result = r;
     torch::Tensor next;
     const double mse = std::pow(10.0, -r.psnr / 10);
     if (!growing && !meets && tries < kMaxRoundingTries)
