@@ -48,6 +48,9 @@ int run_audit(const Context& ctx, const AuditArgs& a) {
 }  // namespace
 
 void print_audit(const AuditReport& r, Strength strength) {
+  std::printf("visibility of the protection: Butteraugli max %.2f, 3-norm %.2f: %s\n",
+              r.visibility.max, r.visibility.norm3,
+              describe_jpeg_equivalent(r.jpeg_equivalent).c_str());
   std::printf("%-60s", "attack (applied to the published copy and to the original)");
   for (const auto& e : r.encoders) std::printf(" %9s", e.substr(0, e.find('_')).c_str());
   std::printf("  %6s  %-8s %s\n", "mean", "survives", "PSNR vs published");

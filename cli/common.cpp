@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -201,12 +202,15 @@ bool ProgressBar::operator()(double fraction) {
 
 namespace {
 
-std::string summary_line(const fs::path& out, const FileResult& r) {
+std::string summary_line(const fs::path& out, const FileResult& r, Strength strength) {
   std::ostringstream s;
   s.precision(3);
   s << out.string() << "  " << std::fixed;
   s.precision(1);
-  s << r.run.seconds << " s  PSNR " << r.report.psnr << " dB  SSIM ";
+  s << r.run.seconds << " s  Butteraugli " << std::setprecision(2) << r.run.visibility.max << " / "
+    << r.run.visibility.norm3 << " (JPEG q" << strength_budget(strength).jpeg_quality << ": "
+    << r.run.goal.max << " / " << r.run.goal.norm3 << ")  PSNR " << std::setprecision(1)
+    << r.report.psnr << " dB  SSIM ";
   s.precision(3);
   s << r.report.ssim << "  latent shift after JPEG q75";
   s.precision(2);
@@ -229,7 +233,7 @@ nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::pa
   if (ctx.json) {
     std::cout << j.dump() << std::endl;
   } else if (!ctx.quiet) {
-    std::cout << summary_line(out, r) << std::endl;
+    std::cout << summary_line(out, r, job.settings.strength) << std::endl;
     if (ctx.verbose) std::cerr << j.dump(2) << std::endl;
   }
   return j;

@@ -95,7 +95,7 @@ void add_protect_command(CLI::App& app, Context& ctx) {
   cmd->footer(
       "Examples:\n"
       "  cloak protect painting.png                 writes painting-cloaked.png\n"
-      "  cloak protect a.jpg b.png --strength high  stronger, still PSNR >= 32 dB\n"
+      "  cloak protect a.jpg b.png --strength high  stronger, no more visible than a JPEG q80\n"
       "  cloak protect sketch.png --mode poison --target cat.jpg -o sketch-safe.png\n"
       "  cloak protect art.tif --format png --report art.json");
   cmd->callback([&ctx, args] { ctx.run = [&ctx, args] { return run_protect(ctx, *args); }; });

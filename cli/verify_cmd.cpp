@@ -30,6 +30,8 @@ int run_verify(const Context& ctx, const PairArgs& a) {
   } else if (!ctx.quiet) {
     std::printf("quality: PSNR %.1f dB, SSIM %.4f, max change %.0f code values\n", report.psnr,
                 report.ssim, report.linf_codes);
+    std::printf("visibility: Butteraugli max %.2f, 3-norm %.2f: %s\n", report.visibility.max,
+                report.visibility.norm3, describe_jpeg_equivalent(report.jpeg_equivalent).c_str());
     if (report.measured_height != original.height || report.measured_width != original.width)
       std::printf("shifts measured at %ldx%ld, the size fine-tuning pipelines resize it to\n",
                   static_cast<long>(report.measured_width),

@@ -5,6 +5,7 @@ packages=(
   build-essential cmake pkg-config clang-format curl ca-certificates
   libtorch-dev libopencv-dev libpng-dev libjpeg-dev libcli11-dev libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libexiv2-dev libzip-dev libssl-dev libwebp-dev libcpp-httplib-dev
+  libjxl-dev libjxl-devtools
   gimp libgimp2.0-dev
   chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev libfuzzer-14-dev

@@ -69,6 +69,15 @@ def main():
         assert slider.get_attribute("value") == "30", slider.get_attribute("value")
         assert before != after and "30%" in after, (before, after)
 
+        figures = driver.find_element(By.ID, "figures").text
+        assert "Butteraugli" in figures and "no more visible than a JPEG q" in figures, figures
+        # Where the change shows: the right side of the comparison becomes the heat map.
+        driver.find_element(By.ID, "show-visibility").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: "/view/visibility.png" in d.find_element(By.ID, "after").get_attribute("src")
+            and d.find_element(By.ID, "after").get_property("naturalWidth") > 0)
+        driver.find_element(By.ID, "show-visibility").click()
+
         driver.find_element(By.ID, "show-ai").click()
         WebDriverWait(driver, 30).until(
             lambda d: d.find_element(By.ID, "ai-after").get_property("naturalWidth") > 0)

@@ -95,23 +95,27 @@ inline void write_bytes(const std::filesystem::path& p, const std::vector<std::u
       .write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
 }
 
-#ifdef CLOAK_CLI
 struct CliRun {
   int code;
   std::string output;
 };
 
-// Runs the cloak binary with `args` (a shell command line, so `env` and redirections work) in
-// `dir`; captures stdout and stderr together.
-inline CliRun cloak_cli(const std::filesystem::path& dir, const std::string& args,
-                        const std::string& prefix = "") {
-  std::string cmd = "cd '" + dir.string() + "' && " + prefix + "'" CLOAK_CLI "' " + args + " 2>&1";
+// Runs a shell command line; captures stdout (and what the line redirects into it).
+inline CliRun run_shell(const std::string& cmd) {
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+#ifdef CLOAK_CLI
+// Runs the cloak binary with `args` (a shell command line, so `env` and redirections work) in
+// `dir`; captures stdout and stderr together.
+inline CliRun cloak_cli(const std::filesystem::path& dir, const std::string& args,
+                        const std::string& prefix = "") {
+  return run_shell("cd '" + dir.string() + "' && " + prefix + "'" CLOAK_CLI "' " + args + " 2>&1");
 }
 #endif
 

@@ -166,6 +166,9 @@ void JobQueue::run(Job& job) {
                                   "ai-original.png"};
       files["ai-protected.png"] = {png_of(picture(reconstruct(ae_, p))), "image/png",
                                    "ai-protected.png"};
+      const auto v = butteraugli(r.original, r.run.image, true);
+      files["visibility.png"] = {png_of(picture(visibility_heatmap(r.run.image, v.distmap))),
+                                 "image/png", "visibility.png"};
     }
     if (output_dir_) write_unique(*output_dir_, out_name, r.encoded);
     files["result"] = {std::move(r.encoded), content_type_of(rq.image.format), out_name};

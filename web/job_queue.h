@@ -53,7 +53,8 @@ class JobQueue {
   bool cancel(int id);
   void cancel_all();
   // A finished job's files: "result" (the protected file), "original.png", "protected.png",
-  // "ai-original.png", "ai-protected.png" (what the autoencoder rebuilds of each).
+  // "ai-original.png", "ai-protected.png" (what the autoencoder rebuilds of each),
+  // "visibility.png" (where the change shows: preview.h, visibility_heatmap).
   std::optional<Download> file(int id, const std::string& which) const;
   // Every finished result, as a zip archive.
   Download results_zip() const;

@@ -5,17 +5,39 @@
 
 namespace cloak {
 
-// Per-pixel L-infinity bound (1,1,H,W) for `image` (1,C,H,W in [0,1]): `eps` where texture hides
-// change, down to a fifth of it in flat colour and smooth gradients, 0 where `mask` (1,1,H,W,
-// optional) is 0. Rounded down to whole code values of `bit_depth`, so that rounding the output can
-// never exceed it.
-torch::Tensor perceptual_budget(const torch::Tensor& image, const torch::Tensor& mask, double eps,
+// How much of a change each region of `image` (1,C,H,W in [0,1]) hides, (1,1,H,W): 1 where
+// texture hides it, less along clean edges (which hide less than texture does), down to a fifth in
+// flat colour and smooth gradients.
+torch::Tensor texture_masking(const torch::Tensor& image);
+
+// Per-pixel L-infinity bound (1,1,H,W): `eps` times the masking, 0 where `mask` (1,1,H,W,
+// optional) is 0. Rounded down to whole code values of `bit_depth`, so that rounding the output
+// can never exceed it.
+torch::Tensor perceptual_budget(const torch::Tensor& masking, const torch::Tensor& mask, double eps,
                                 int bit_depth);
 
-// Projects `delta` in place onto the budget: |delta| <= eps_map, 0 <= x0 + delta <= 1, and a mean
-// squared error no larger than `max_mse`.
-void project_to_budget(torch::Tensor& delta, const torch::Tensor& x0, const torch::Tensor& eps_map,
-                       double max_mse);
+// How visible the change may be around each pixel (1,1,H,W), as a Butteraugli distance: in
+// texture as visible as a yardstick's change (`yardstick`: its distance map (H,W), a JPEG's), in
+// flat colour `invisible`, in between by the masking. A JPEG shifts flat colour as a whole, which
+// Butteraugli counts as visible as the patterns a perturbation would draw there; an artist sees
+// the patterns, not the shift.
+torch::Tensor visibility_level(const torch::Tensor& masking, const torch::Tensor& yardstick,
+                               double invisible);
+
+// Projects `delta` in place onto the budget: |delta| <= eps_map and 0 <= x0 + delta <= 1.
+void project_to_budget(torch::Tensor& delta, const torch::Tensor& x0, const torch::Tensor& eps_map);
+
+// The Butteraugli distance around each pixel, from a distance map (H,W): the map's maximum within
+// 3 px, averaged over 15 px. (1,1,H,W). What the visibility budget compares, so that a gain drawn
+// from it varies slowly and draws no edges of its own.
+torch::Tensor local_distance(const torch::Tensor& distmap);
+
+// The gain (1,1,H,W), pixel by pixel, that brings the local distance of a perturbation whose
+// distance map is `distmap` to `level` (1,1,H,W), within [lo, hi]. A perturbation's distance grows
+// about in proportion to its size, so scaling it by the gain shrinks it where it shows more than
+// the level allows and grows it where it shows less.
+torch::Tensor visibility_gain(const torch::Tensor& distmap, const torch::Tensor& level, double lo,
+                              double hi);
 
 // Rounds `x` to the code values of `bit_depth` with a straight-through gradient, so the optimiser
 // sees what will be saved.

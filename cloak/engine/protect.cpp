@@ -10,6 +10,7 @@
 
 #include "cloak/core/error.h"
 #include "cloak/engine/budget.h"
+#include "cloak/engine/butteraugli.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/engine/eot.h"
 #include "cloak/engine/metrics.h"
@@ -25,8 +26,6 @@ namespace {
 constexpr double kScaledViewShare = 0.5;
 constexpr double kSmallestView = 0.5;
 constexpr double kSmallestViewSide = 128;
-// How far the strength's texture bound may widen to bring an image down to its quality floors.
-constexpr double kMaxBudgetGain = 2.0;
 // Coarse to fine: images over kCoarseAbove times ProtectSettings::training_pixels are optimised at
 // that scale with the preset's sweeps, then refined at native size with kNativeSweeps sweeps whose
 // steps start at kRefineStep of the local budget (bench/RESULTS.md, speed).
@@ -37,13 +36,15 @@ constexpr double kRefineStep = 0.15;
 // resize, their gradient). A step costs kStepWork, plus kEncoderPassWork per pixel of the view the
 // encoders see, plus its window's pixels; a pass over the whole image (each sweep's projection)
 // costs kImagePass per pixel, the texture budget kBudgetPasses and a quality check (SSIM and PSNR
-// of the whole image) kQualityCheckPasses such passes. Fitted to the time of every step and pass
+// of the whole image) kQualityCheckPasses and a Butteraugli distance kButteraugliPasses such
+// passes. Fitted to the time of every step and pass
 // at 512 px, 3072x2304 and 4096 px (bench/RESULTS.md, speed).
 constexpr double kStepWork = 250000;
 constexpr double kEncoderPassWork = 15;
 constexpr double kImagePass = 0.22;
 constexpr double kBudgetPasses = 3;
 constexpr double kQualityCheckPasses = 6;
+constexpr double kButteraugliPasses = 20;
 // Steps follow the gradient's magnitude as well as its sign: the quality floor is a PSNR, an L2
 // budget, under which the steepest step is the gradient itself, where a sign step spends as much on
 // pixels that barely move the latent as on those that move it most. Each window's gradient is
@@ -52,16 +53,22 @@ constexpr double kStepClip = 3;
 // Steps decay (cosine, per phase) from kFirstStep to kLastStep of the local budget.
 constexpr double kFirstStep = 0.3;
 constexpr double kLastStep = 0.05;
-// The PSNR floor is aimed at with this margin (dB), so that rounding cannot cross it.
-constexpr double kPsnrMargin = 0.3;
-// An image has room below its floors while its MSE is under kRoomMse of the PSNR cap and its SSIM
-// over the SSIM floor by more than kRoomSsim: the budget widens, and the rounding grows, only then.
-constexpr double kRoomMse = 0.9;
-constexpr double kRoomSsim = 0.005;
-// Shrinking the rounded result by 10% at a time meets every floor well before this many tries; a
-// result with room is grown at most kMaxGrowTries times (each by up to 25%).
-constexpr int kMaxRoundingTries = 40;
-constexpr int kMaxGrowTries = 6;
+// Visibility, measured by Butteraugli (engine/butteraugli.h), decides what is saved, region by
+// region: around each pixel the change may be as visible as the strength's JPEG is there in
+// texture, and only kInvisible (well below 1, the threshold of visibility) in flat colour
+// (budget.h, visibility_level); and over the whole image no more visible than the JPEG in max and
+// 3-norm. The optimiser works inside the texture budget's L-infinity bound; the finished
+// perturbation is then scaled region by region toward that level kShapeTries times (each time by
+// kFitLow to kFitHigh, within the same bound), then as a whole by what the JPEG's max and 3-norm
+// leave (kFitMargin below them, so that rounding cannot cross them); the try that meets the JPEG
+// with the largest 3-norm is kept, and should none meet it, the last is shrunk by kFitShrink at a
+// time until it does. (Reshaping the bound by visibility during the run instead halved the shift
+// left after JPEG q75: bench/RESULTS.md, ablation.)
+constexpr double kInvisible = 0.5;
+constexpr int kShapeTries = 3;
+constexpr double kFitLow = 0.1, kFitHigh = 2;
+constexpr double kFitMargin = 0.97;
+constexpr double kFitShrink = 0.85;
 }  // namespace
 
 bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings) {
@@ -332,57 +339,58 @@ double step_window(const Problem& pb, const Window& win, double phase_scale, dou
   return scale * scale * static_cast<double>(win.h * win.w);
 }
 
-// Aims at the floors: while the image would land well above them, widens the budget (texture still
-// decides where the change goes) by at most a quarter, never past kMaxBudgetGain in all.
-void widen_budget(const torch::Tensor& x0, const torch::Tensor& delta, const StrengthBudget& budget,
-                  double max_mse, double q, torch::Tensor& eps_map, double& gain,
-                  WorkMeter& meter) {
-  torch::NoGradGuard no_grad;
-  const double mse = delta.square().mean().item<double>();
-  if (mse <= 0 || mse >= kRoomMse * max_mse) return;
-  const bool room = ssim(x0, (x0 + delta).clamp(0, 1)) > budget.min_ssim + kRoomSsim;
-  meter.done(meter.image_passes(kQualityCheckPasses), 0);
-  if (room) {
-    const double f = std::min({1.25, std::sqrt(max_mse / mse), kMaxBudgetGain / gain});
-    eps_map = (eps_map * f * q).floor() / q;
-    gain *= f;
-  }
+// The rounded image that `delta` gives.
+torch::Tensor rounded(const torch::Tensor& x0, const torch::Tensor& delta, double q) {
+  return ((x0 + delta).clamp(0, 1) * q).round() / q;
 }
 
-// What is saved is the rounded image, at the floors: the perturbation is shrunk until its rounding
-// meets every floor or, where the optimisation left room (a smooth image, a short run), grown
-// within its bound while its rounding still meets them. The PSNR and SSIM of what is saved are kept
-// for the report. The first try's work is planned with the run; each further try is planned before
-// the one that asks for it counts as done, so the share reaches 1 only with the last.
-void round_at_floors(const torch::Tensor& x0, const torch::Tensor& delta,
-                     const torch::Tensor& eps_map, const StrengthBudget& budget, double max_mse,
-                     double q, WorkMeter& meter, ProtectOutput& result) {
+// What is saved is the rounded image, no more visible than the goal (the strength's JPEG) region
+// by region and as a whole: kShapeTries tries scale the perturbation region by region toward the
+// level (budget.h, visibility_gain), then one scales it as a whole by what the max and 3-norm
+// leave; of the shaped tries that meet the goal, the one with the largest 3-norm is kept, and
+// should none meet it, the last is shrunk by kFitShrink at a time until it does. The run plans
+// kPlannedFitTries tries; one more is planned before the one that asks for it counts as done, so
+// the share reaches 1 only with the last.
+constexpr int kPlannedFitTries = kShapeTries + 2;  // the shaping, the whole, its measurement
+void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
+                       const torch::Tensor& eps_map, const Visibility& goal,
+                       const torch::Tensor& level, double q, WorkMeter& meter,
+                       ProtectOutput& result) {
   torch::NoGradGuard no_grad;
-  const double work = meter.image_passes(kQualityCheckPasses);
+  const double work = meter.image_passes(kButteraugliPasses);
   torch::Tensor candidate = delta;
-  bool growing = false;
+  double best = -1;
   for (int tries = 0;; ++tries) {
-    ProtectOutput r;
-    r.image = ((x0 + candidate).clamp(0, 1) * q).round() / q;
-    r.psnr = psnr(x0, r.image);
-    r.ssim = ssim(x0, r.image);
-    const bool meets = r.psnr >= budget.min_psnr && r.ssim >= budget.min_ssim;
-    if (tries == 0) growing = meets;
-    // A grown try is kept unless it crossed a floor or the bound left it nothing to grow.
-    const bool keep = !growing || (meets && (tries == 0 || r.psnr < result.psnr - 0.05));
-    if (keep) result = r;
+    auto image = rounded(x0, candidate, q);
+    const auto v = butteraugli(x0, image, tries < kShapeTries);
+    const bool meets = v.max <= goal.max && v.norm3 <= goal.norm3;
+    if (tries >= kShapeTries && meets && v.norm3 > best) {
+      best = v.norm3;
+      result.image = image;
+      result.visibility = v;
+    }
     torch::Tensor next;
-    const double mse = std::pow(10.0, -r.psnr / 10);
-    if (!growing && !meets && tries < kMaxRoundingTries)
-      next = candidate * 0.9;
-    else if (growing && keep && tries < kMaxGrowTries && mse < kRoomMse * max_mse &&
-             r.ssim > budget.min_ssim + kRoomSsim)
-      next = torch::clamp(candidate * std::min(1.25, std::sqrt(max_mse / mse)), -eps_map, eps_map);
-    if (next.defined()) meter.plan(work);
+    if (tries < kShapeTries) {
+      const auto gain = visibility_gain(v.distmap.to(x0.device()), level, kFitLow, kFitHigh);
+      next = torch::max(torch::min(candidate * gain, eps_map), -eps_map);
+    } else if (tries == kShapeTries && !meets) {
+      next = candidate *
+             std::max(kFitLow, kFitMargin * std::min(goal.max / v.max, goal.norm3 / v.norm3));
+    } else if (best < 0) {
+      next = candidate * kFitShrink;  // meets the goal once small enough: at zero it is exact
+    }
+    // A try beyond the planned ones is planned before this one counts as done.
+    if (next.defined() && tries + 1 >= kPlannedFitTries) meter.plan(work);
     meter.done(work);
-    if (!next.defined()) break;
+    if (!next.defined()) {
+      if (tries + 1 < kPlannedFitTries) meter.done(0, work * (kPlannedFitTries - tries - 1));
+      break;
+    }
     candidate = next;
   }
+  result.visibility.distmap = torch::Tensor();
+  result.psnr = psnr(x0, result.image);
+  result.ssim = ssim(x0, result.image);
   result.image = result.image.cpu();
 }
 
@@ -397,26 +405,32 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   const int64_t H = x0.size(2), W = x0.size(3);
   const StrengthBudget budget = strength_budget(settings.strength);
   const torch::Tensor mask = input.mask.defined() ? input.mask.to(dev) : torch::Tensor();
-  auto eps_map = perceptual_budget(x0, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
-  // PSNR floor as an MSE cap, with a margin so that rounding cannot cross it.
-  const double max_mse = std::pow(10.0, -(budget.min_psnr + kPsnrMargin) / 10.0);
+  const torch::Tensor masking = texture_masking(x0);
+  const auto eps_map =
+      perceptual_budget(masking, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
+  const double q = max_code(input.bit_depth);
   std::shared_ptr<const Objective> objective = make_objective(encoders, settings);
   torch::Tensor target;
   if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
   const Problem problem{encoders, *objective, x0, target, max_downscale(encoders), input.bit_depth};
 
-  const double q = max_code(input.bit_depth);
   std::mt19937_64 rng(settings.seed);
   auto gen = at::detail::createCPUGenerator(settings.seed);
   auto delta = ((at::rand(x0.sizes(), gen, torch::kFloat32).to(dev) * 2 - 1) * 0.5 * eps_map);
-  double budget_gain = 1.0;
-  project_to_budget(delta, x0, eps_map, max_mse);
+  project_to_budget(delta, x0, eps_map);
 
   WorkMeter meter(progress, static_cast<double>(H * W));
-  meter.plan(meter.image_passes(kBudgetPasses + kQualityCheckPasses));  // before and after
+  // Before: the texture budget and the yardstick (a JPEG and its distance); after: the planned fit
+  // tries and the quality figures.
+  meter.plan(meter.image_passes(kBudgetPasses + (1 + kPlannedFitTries) * kButteraugliPasses +
+                                kQualityCheckPasses));
   const std::vector<Phase> phases = plan_phases(H, W, settings);
   const auto plan = plan_sweeps(H, W, phases, settings.tile, rng, meter);
   meter.done(meter.image_passes(kBudgetPasses));
+  Visibility goal = jpeg_visibility(x0, budget.jpeg_quality, true);
+  const torch::Tensor level = visibility_level(masking, goal.distmap, kInvisible);
+  goal.distmap = torch::Tensor();
+  meter.done(meter.image_passes(kButteraugliPasses));
   std::size_t steps = 0, sweep = 0;
   for (const Phase& phase : phases)
     for (int s = 0; s < phase.sweeps; ++s, ++sweep) {
@@ -430,14 +444,14 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
         meter.done(step_work(win, view), expected_step_work(win, phase.scale));
         ++steps;
       }
-      project_to_budget(delta, x0, eps_map, max_mse);
+      project_to_budget(delta, x0, eps_map);
       meter.done(meter.image_passes(1));
-      if (sweep + 1 < plan.size() && budget_gain < kMaxBudgetGain)
-        widen_budget(x0, delta, budget, max_mse, q, eps_map, budget_gain, meter);
     }
 
   ProtectOutput result;
-  round_at_floors(x0, delta, eps_map, budget, max_mse, q, meter, result);
+  result.goal = goal;
+  fit_to_visibility(x0, delta, eps_map, goal, level, q, meter, result);
+  meter.done(meter.image_passes(kQualityCheckPasses));
   result.steps = static_cast<int>(steps);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.objective = std::move(objective);

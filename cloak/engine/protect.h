@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "cloak/engine/butteraugli.h"
 #include "cloak/engine/objectives/objective.h"
 #include "cloak/engine/settings.h"
 #include "cloak/weights/model_store.h"
@@ -25,7 +26,10 @@ struct ProtectInput {
 };
 
 struct ProtectOutput {
-  torch::Tensor image;        // same shape as the input, rounded to `bit_depth` code values
+  torch::Tensor image;  // same shape as the input, rounded to `bit_depth` code values
+  // How visible `image` is against the input, and the yardstick it was held to: a JPEG of the
+  // input at the strength's quality (Butteraugli, no distance maps).
+  Visibility visibility, goal;
   double psnr = 0, ssim = 0;  // of `image` against the input
   int steps = 0;
   double seconds = 0;

@@ -28,13 +28,15 @@ inline constexpr ModeChoice kModes[] = {
     {Mode::Poison, "poison", "shift the concept toward a target image"},
 };
 
-// The quality each strength promises: the floors on PSNR and SSIM that the output never goes
-// below, and the L-infinity bound in textured areas (8-bit code values) that the optimisation
-// starts from (widened up to twice when an image would land above its floors); and the
-// protection `verify` expects of it: the mean relative latent shift after JPEG q75 over the
-// surrogates.
+// The visibility each strength promises: the output is no more visible (Butteraugli max and
+// 3-norm, engine/butteraugli.h) than a JPEG of the same image at `jpeg_quality`, which an upload
+// already does to it; the L-infinity bound in textured areas (8-bit code values) that caps any
+// pixel's change; and the protection `verify` expects of it: the mean relative latent shift after
+// JPEG q75 over the surrogates.
 struct StrengthBudget {
-  double eps_codes, min_psnr, min_ssim, min_shift_jpeg75;
+  double eps_codes;
+  int jpeg_quality;
+  double min_shift_jpeg75;
 };
 struct StrengthChoice {
   Strength value;
@@ -42,9 +44,9 @@ struct StrengthChoice {
   StrengthBudget budget;
 };
 inline constexpr StrengthChoice kStrengths[] = {
-    {Strength::Low, "low", {4, 40.0, 0.985, 0.10}},
-    {Strength::Medium, "medium", {8, 36.0, 0.97, 0.15}},
-    {Strength::High, "high", {12, 32.0, 0.93, 0.20}},
+    {Strength::Low, "low", {4, 95, 0.10}},
+    {Strength::Medium, "medium", {8, 90, 0.15}},
+    {Strength::High, "high", {12, 80, 0.20}},
 };
 
 struct PresetChoice {
@@ -103,7 +105,7 @@ inline std::string to_string(Strength s) {
 inline std::string to_string(Preset p) {
   return choice(kPresets, p).name;
 }
-// What a strength promises, for help texts and dialogs: "medium (PSNR >= 36 dB)".
+// What a strength promises, for help texts and dialogs: "medium (no more visible than JPEG q90)".
 std::string describe(Strength s);
 
 struct ProtectSettings {

@@ -134,6 +134,8 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
   r.survives = true;
   r.original_preview = downscaled(original, 512);
   r.protected_preview = downscaled(protected_, 512);
+  r.visibility = butteraugli(original, protected_);
+  r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
   for (const auto& attack : audit_attacks()) {
     AttackResult a;
     a.attack = attack;
@@ -154,7 +156,11 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
 }
 
 nlohmann::json to_json(const AuditReport& r) {
-  nlohmann::json j = {{"threshold", r.threshold}, {"survives", r.survives}};
+  nlohmann::json j = {{"threshold", r.threshold},
+                      {"survives", r.survives},
+                      {"butteraugli_max", r.visibility.max},
+                      {"butteraugli_3norm", r.visibility.norm3}};
+  if (r.jpeg_equivalent) j["jpeg_equivalent"] = *r.jpeg_equivalent;
   for (const auto& a : r.results) {
     nlohmann::json row = {{"attack", a.attack.name},
                           {"description", a.attack.description},
@@ -236,7 +242,9 @@ std::string audit_html(const AuditReport& r, const Autoencoder& ae, const std::s
       (r.survives ? "<span class=yes>the protection survives every JPEG, resize and blur step"
                   : "<span class=no>the protection does NOT survive every JPEG, resize and blur "
                     "step") +
-      "</span>.</p>\n<table><tr><th>attack</th>";
+      "</span>.</p>\n<p>How visible the protection is: Butteraugli " + fixed(r.visibility.max, 2) +
+      " at most, " + fixed(r.visibility.norm3, 2) + " overall (1 is just visible), " +
+      describe_jpeg_equivalent(r.jpeg_equivalent) + ".</p>\n<table><tr><th>attack</th>";
   for (const auto& e : r.encoders) h += "<th>" + escape(e) + "</th>";
   h += "<th>mean</th><th>survives</th><th>PSNR vs published</th></tr>\n";
   for (const auto& a : r.results) {

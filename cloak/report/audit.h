@@ -5,9 +5,11 @@
 #include <torch/types.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cloak/engine/butteraugli.h"
 #include "cloak/weights/model_store.h"
 
 namespace cloak {
@@ -54,6 +56,8 @@ struct AttackResult {
 struct AuditReport {
   std::vector<std::string> encoders;
   std::vector<AttackResult> results;
+  Visibility visibility;  // of the protection itself: the published copy against the original
+  std::optional<int> jpeg_equivalent;
   double threshold = 0;   // the strength's verify threshold
   bool survives = false;  // every verdict attack keeps mean_shift >= threshold
   torch::Tensor original_preview, protected_preview;  // at most 512 px a side

@@ -1,66 +1,10 @@
 #include "cloak/report/measure.h"
-#include "cloak/core/pixel.h"
 
 #include <torch/torch.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "cloak/engine/metrics.h"
 
 namespace cloak {
-
-namespace {
-
-cv::Mat to_mat8(const torch::Tensor& image) {
-  auto hwc =
-      (image[0].permute({1, 2, 0}).clamp(0, 1) * kMaxCode8).round().to(torch::kUInt8).contiguous();
-  cv::Mat m(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)),
-            CV_8UC(static_cast<int>(hwc.size(2))), hwc.data_ptr());
-  cv::Mat out;
-  if (m.channels() == 3)
-    cv::cvtColor(m, out, cv::COLOR_RGB2BGR);
-  else
-    out = m.clone();
-  return out;
-}
-
-torch::Tensor from_mat8(const cv::Mat& m) {
-  cv::Mat rgb;
-  if (m.channels() == 3)
-    cv::cvtColor(m, rgb, cv::COLOR_BGR2RGB);
-  else
-    rgb = m;
-  auto t = torch::from_blob(rgb.data, {rgb.rows, rgb.cols, rgb.channels()}, torch::kUInt8);
-  return t.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32).div(255).contiguous();
-}
-
-}  // namespace
-
-torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality) {
-  std::vector<std::uint8_t> buf;
-  cv::imencode(".jpg", to_mat8(image), buf, {cv::IMWRITE_JPEG_QUALITY, quality});
-  return from_mat8(cv::imdecode(buf, cv::IMREAD_UNCHANGED));
-}
-
-torch::Tensor opencv_resize(const torch::Tensor& image, double factor) {
-  cv::Mat out;
-  cv::resize(to_mat8(image), out, cv::Size(), factor, factor, cv::INTER_AREA);
-  return from_mat8(out);
-}
-
-torch::Tensor opencv_resize_to(const torch::Tensor& image, int64_t h, int64_t w) {
-  cv::Mat out;
-  const bool shrink = h * w < image.size(2) * image.size(3);
-  cv::resize(to_mat8(image), out, cv::Size(static_cast<int>(w), static_cast<int>(h)), 0, 0,
-             shrink ? cv::INTER_AREA : cv::INTER_CUBIC);
-  return from_mat8(out);
-}
-
-torch::Tensor opencv_blur(const torch::Tensor& image, double sigma) {
-  cv::Mat out;
-  cv::GaussianBlur(to_mat8(image), out, cv::Size(), sigma, sigma, cv::BORDER_REFLECT);
-  return from_mat8(out);
-}
 
 namespace {
 
@@ -121,6 +65,8 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
   torch::NoGradGuard no_grad;
   r.psnr = psnr(original, protected_);
   r.ssim = ssim(original, protected_);
+  r.visibility = butteraugli(original, protected_);
+  r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
   return r;
 }
 
@@ -132,6 +78,11 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
       measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective, detail);
   r.psnr = run.psnr;
   r.ssim = run.ssim;
+  r.visibility = run.visibility;
+  // The run was fitted under the strength's JPEG, so its equivalent is no lower.
+  if (detail == ReportDetail::Full)
+    r.jpeg_equivalent =
+        jpeg_equivalent(original, r.visibility, strength_budget(settings.strength).jpeg_quality);
   return r;
 }
 
@@ -145,9 +96,19 @@ double mean_shift_jpeg75(const ProtectionReport& r) {
   return r.surrogates.empty() ? 0 : sum / static_cast<double>(r.surrogates.size());
 }
 
+std::string describe_jpeg_equivalent(const std::optional<int>& quality) {
+  return quality ? "no more visible than a JPEG q" + std::to_string(*quality)
+                 : "more visible than a JPEG q10";
+}
+
 nlohmann::json to_json(const ProtectionReport& r) {
   nlohmann::json j;
-  j["quality"] = {{"linf_codes", r.linf_codes}, {"psnr_db", r.psnr}, {"ssim", r.ssim}};
+  j["quality"] = {{"linf_codes", r.linf_codes},
+                  {"psnr_db", r.psnr},
+                  {"ssim", r.ssim},
+                  {"butteraugli_max", r.visibility.max},
+                  {"butteraugli_3norm", r.visibility.norm3}};
+  if (r.jpeg_equivalent) j["quality"]["jpeg_equivalent"] = *r.jpeg_equivalent;
   j["shifts_measured_at"] = {{"width", r.measured_width}, {"height", r.measured_height}};
   for (const auto& s : r.surrogates) {
     nlohmann::json e = {

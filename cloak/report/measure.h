@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cloak/engine/codecs.h"
 #include "cloak/engine/protect.h"
 
 namespace cloak {
@@ -29,7 +30,10 @@ enum class ReportDetail { Summary, Full };
 
 struct ProtectionReport {
   std::vector<SurrogateShift> surrogates;
-  double linf_codes = 0, psnr = 0, ssim = 0;        // at full size
+  double linf_codes = 0, psnr = 0, ssim = 0;  // at full size
+  Visibility visibility;                      // Butteraugli, at full size
+  // In a full report: no more visible than a JPEG at this quality (nothing: more visible than q10).
+  std::optional<int> jpeg_equivalent;
   int64_t measured_height = 0, measured_width = 0;  // the size the shifts were measured at
 };
 
@@ -43,20 +47,16 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
                                     const Objective& objective);
-// The same for a run of `protect` on `original`, with the quality its rounding measured.
+// The same for a run of `protect` on `original`, with the quality and visibility its fit measured.
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const ProtectOutput& run,
                                     int bit_depth, const ProtectSettings& settings,
                                     ReportDetail detail = ReportDetail::Full);
 
-// Real codec round trips of a (1,C,H,W) image, as 8-bit.
-torch::Tensor opencv_jpeg(const torch::Tensor& image, int quality);
-torch::Tensor opencv_resize(const torch::Tensor& image, double factor);
-// To h x w: area averaging when shrinking, bicubic when enlarging.
-torch::Tensor opencv_resize_to(const torch::Tensor& image, int64_t h, int64_t w);
-torch::Tensor opencv_blur(const torch::Tensor& image, double sigma);
-
 nlohmann::json to_json(const ProtectionReport& r);
+
+// "no more visible than a JPEG q92", for people.
+std::string describe_jpeg_equivalent(const std::optional<int>& quality);
 
 // ||z - z0|| / ||z0||: the relative latent shift every report states.
 double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -187,8 +188,10 @@ int bit_depth_of(gint32 image) {
   }
 }
 
-// Protects the selected part of `drawable`. Returns false (with the message in `error`) on failure.
-bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::string& error) {
+// Protects the selected part of `drawable`. Returns false (with the message in `error`) on failure;
+// on success `summary` says how visible the change is.
+bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::string& error,
+                      std::string& summary) {
   gint x, y, w, h;
   if (!gimp_drawable_mask_intersect(drawable, &x, &y, &w, &h)) return true;  // nothing selected
   const bool gray = gimp_drawable_is_gray(drawable), alpha = gimp_drawable_has_alpha(drawable);
@@ -228,6 +231,14 @@ bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::strin
     auto out = cloak::protect(encoders, {color, mask, bit_depth_of(image)}, settings_of(v),
                               [](double f) { return gimp_progress_update(f); });
     gimp_progress_end();
+    char text[256];
+    std::snprintf(text, sizeof text,
+                  "Cloak: Butteraugli %.2f at most, %.2f overall (1 is just visible); a JPEG q%d "
+                  "of it: %.2f / %.2f",
+                  out.visibility.max, out.visibility.norm3,
+                  cloak::strength_budget(settings_of(v).strength).jpeg_quality, out.goal.max,
+                  out.goal.norm3);
+    summary = text;
     const float* o = out.image.data_ptr<float>();
     for (std::size_t i = 0; i < plane; ++i)
       for (int k = 0; k < cc; ++k)
@@ -281,8 +292,8 @@ void run(const gchar*, gint nparams, const GimpParam* param, gint* nreturn_vals,
       break;
   }
   gimp_image_undo_group_start(image);
-  std::string error;
-  const bool ok = protect_drawable(image, drawable, v, error);
+  std::string error, summary;
+  const bool ok = protect_drawable(image, drawable, v, error, summary);
   gimp_image_undo_group_end(image);
   if (!ok) {
     g_message("Cloak could not protect the image: %s", error.c_str());
@@ -292,6 +303,7 @@ void run(const gchar*, gint nparams, const GimpParam* param, gint* nreturn_vals,
     values[1].data.d_string = const_cast<gchar*>("Cloak failed; see the message");
     return;
   }
+  if (!summary.empty()) g_message("%s", summary.c_str());
   if (run_mode == GIMP_RUN_INTERACTIVE) gimp_set_data(kProc, &v, sizeof v);
   if (run_mode != GIMP_RUN_NONINTERACTIVE) gimp_displays_flush();
 }
