@@ -3,9 +3,12 @@
 //   cloak_bench speed [SIZE...]   time, report time and peak memory at each size (WxH or a side)
 //   cloak_bench scale [W H]       a large painting coarse to fine, native only and at 1 MP
 //   cloak_bench load [HOGS]       the default protect alone and beside HOGS busy processes
-//   cloak_bench quality           PSNR/SSIM per strength on every sample
-//   cloak_bench transfer [SIZE [FIRST [COUNT [purify]]]]
-//                                 leave-one-out protection and time against a PhotoGuard baseline
+//   cloak_bench quality [SIZE]    visibility per strength on every picture against its JPEG
+//   cloak_bench goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]]
+//                                 visibility against JPEG q90, and leave-one-out protection and
+//                                 time against PhotoGuard at the same visibility
+//   cloak_bench sheet [SIZE [OUT.png]]    200% crops of the digital-art set: original, protected,
+//                                         where the change shows
 //   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -24,10 +27,12 @@
 #include "cloak/engine/precision.h"
 #include "cloak/engine/protect.h"
 #include "cloak/io/image_io.h"
+#include "cloak/pipeline/preview.h"
 #include "cloak/pipeline/protect_file.h"
 #include "cloak/pipeline/surrogates.h"
 #include "cloak/report/audit.h"
 #include "cloak/report/measure.h"
+#include "samples/digital_art.h"
 
 using namespace cloak;
 namespace fs = std::filesystem;
@@ -74,10 +79,13 @@ double peak_rss_gib() {
 }
 
 // PhotoGuard's encoder attack as published: untargeted, sign steps from a random start, uniform
-// L-inf, one surrogate, full image, no transformations.
-torch::Tensor photoguard_pgd(const LoadedModel& enc, const torch::Tensor& x, double target_psnr,
-                             int steps) {
-  const double eps = std::pow(10.0, -target_psnr / 20);
+// L-inf, one surrogate, full image, no transformations; run at the L-inf radius of `like`'s PSNR
+// and then scaled to exactly `like`'s Butteraugli 3-norm, so that both are compared at the same
+// visibility.
+torch::Tensor photoguard_pgd(const LoadedModel& enc, const torch::Tensor& x,
+                             const torch::Tensor& like, int steps) {
+  const double eps = std::pow(10.0, -psnr(x, like) / 20);
+  const double goal = butteraugli(x, like).norm3;
   torch::Tensor z0;
   {
     torch::NoGradGuard g;
@@ -101,21 +109,19 @@ torch::Tensor photoguard_pgd(const LoadedModel& enc, const torch::Tensor& x, dou
     delta = (delta - step * g.sign()).clamp(-eps, eps);
     delta = (x + delta).clamp(0, 1) - x;
   }
-  // Saved as 8-bit, a perturbation of +-eps everywhere can only land at the PSNR of whole code
-  // values (4 codes: about 36.1-36.6 dB, with clipping), so it would spend less or more than the
-  // method it is compared with. Keep PGD's signs and choose each magnitude between its two
-  // neighbouring code values (fixed dither), scaled by bisection until the 8-bit image lands at
-  // `target_psnr`.
+  // Saved as 8-bit, a perturbation of +-eps everywhere can only land on whole code values. Keep
+  // PGD's signs and choose each magnitude between its two neighbouring code values (fixed dither),
+  // scaled by bisection until the 8-bit image lands at the goal's 3-norm.
   torch::manual_seed(1);
   const auto dither = torch::rand_like(x);
   const auto codes = delta * 255;
   torch::Tensor out;
-  double lo = 0.25, hi = 4;
-  for (int i = 0; i < 40; ++i) {
+  double lo = 0.05, hi = 4;
+  for (int i = 0; i < 16; ++i) {
     const double scale = (lo + hi) / 2;
     auto step = (codes.abs() * scale + dither).floor() * codes.sign();
     out = (x + step / 255).clamp(0, 1);
-    (psnr(x, out) > target_psnr ? lo : hi) = scale;
+    (butteraugli(x, out).norm3 < goal ? lo : hi) = scale;
   }
   return out;
 }
@@ -207,25 +213,6 @@ void load_table(int hogs) {
   }
 }
 
-void quality() {
-  auto enc = load({"taef2_encoder", "taesana_encoder"});
-  std::printf(
-      "| painting (512x512) | strength | PSNR | SSIM | L-inf | mean shift after JPEG q75 "
-      "|\n|---|---|---|---|---|---|\n");
-  for (const char* p : kPaintings) {
-    auto x = painting(p, 512);
-    for (Strength st : {Strength::Low, Strength::Medium, Strength::High}) {
-      ProtectSettings s;
-      s.strength = st;
-      auto out = protect(enc, {x, {}, 8}, s);
-      auto r = measure_protection(enc, x, out, 8, s);
-      std::printf("| %s | %s | %.2f | %.4f | %.0f | %.3f |\n", p, to_string(st).c_str(), r.psnr,
-                  r.ssim, r.linf_codes, mean_shift_jpeg75(r));
-      std::fflush(stdout);
-    }
-  }
-}
-
 // Every painting in the samples folder, by name.
 std::vector<std::string> all_paintings() {
   std::vector<std::string> out;
@@ -299,73 +286,186 @@ void scale_table(int w, int h) {
   }
 }
 
-// Issue 10's goal table: leave-one-out (optimised on one surrogate, measured on the other), Cloak's
-// defaults against PhotoGuard's encoder attack at the same PSNR, after each attack, on every
-// painting; with the time each took.
-void transfer(int size, int first, int count, bool purify) {
+// A picture of a benchmark set, with where change is allowed (undefined: everywhere).
+struct Picture {
+  std::string name;
+  torch::Tensor x, mask;
+};
+
+// "paintings": every painting in the samples folder; "art": the digital-art set and the bundled
+// sample; each size x size; FIRST.. in that order (COUNT 0: all).
+std::vector<Picture> picture_set(const std::string& set, int size, int first, int count) {
+  std::vector<Picture> out;
+  if (set == "art") {
+    for (auto& a : samples::digital_art(size))
+      out.push_back({a.name, image_tensor(a.image), alpha_mask(a.image)});
+    auto x = image_tensor(read_image(fs::path(CLOAK_SOURCE_DIR) / "samples" / "dusk-lake.png"));
+    out.push_back({"dusk-lake", fit_target(x, size, size, 3), {}});
+    out.back().x = (out.back().x * 255).round() / 255;
+  } else {
+    for (const auto& p : all_paintings()) out.push_back({p, painting(p, size), {}});
+  }
+  out.erase(out.begin(), out.begin() + std::min<std::size_t>(first, out.size()));
+  if (count > 0 && count < static_cast<int>(out.size())) out.resize(count);
+  return out;
+}
+
+// Issue 22's visibility table: each strength on every picture of both sets with the defaults
+// (both surrogates), Butteraugli against a JPEG of the picture at the strength's quality.
+void quality(int size) {
+  auto enc = load({"taef2_encoder", "taesana_encoder"});
+  std::printf(
+      "| picture (%dx%d) | strength | Butteraugli max: Cloak / JPEG | 3-norm: Cloak / JPEG | PSNR "
+      "| "
+      "SSIM | L-inf | mean shift after JPEG q75 |\n|---|---|---|---|---|---|---|---|\n",
+      size, size);
+  std::map<Strength, int> met, rows;
+  for (const char* set : {"art", "paintings"})
+    for (const auto& pic : picture_set(set, size, 0, 0))
+      for (Strength st : {Strength::Low, Strength::Medium, Strength::High}) {
+        ProtectSettings s;
+        s.strength = st;
+        auto out = protect(enc, {pic.x, pic.mask, 8}, s);
+        auto r = measure_protection(enc, pic.x, out, 8, s, ReportDetail::Summary);
+        const auto& g = out.goal;
+        std::printf("| %s | %s (q%d) | %.2f / %.2f | %.2f / %.2f | %.2f | %.4f | %.0f | %.3f |\n",
+                    pic.name.c_str(), to_string(st).c_str(), strength_budget(st).jpeg_quality,
+                    out.visibility.max, g.max, out.visibility.norm3, g.norm3, r.psnr, r.ssim,
+                    r.linf_codes, mean_shift_jpeg75(r));
+        std::fflush(stdout);
+        met[st] += out.visibility.max <= g.max && out.visibility.norm3 <= g.norm3;
+        rows[st]++;
+      }
+  for (const auto& [st, n] : rows)
+    std::printf("\n%s: no more visible than its JPEG on %d of %d pictures", to_string(st).c_str(),
+                met[st], n);
+  std::printf("\n");
+}
+
+// Issue 22's goal table: at the default strength, how visible Cloak's change is against a JPEG
+// q90 of the same picture (Butteraugli max and 3-norm), and leave-one-out protection (optimised on
+// one surrogate, measured on the other) against PhotoGuard's encoder attack at the same Butteraugli
+// 3-norm, after each attack; with the time each took.
+void goal_table(const std::string& set, int size, int first, int count, bool purify) {
   auto all = load({"taef2_encoder", "taesana_encoder"});
   const Autoencoder ae = load_autoencoder(surrogates());
   std::vector<std::string> attacks = {"jpeg75", "resize50", "blur1"};
   if (purify) attacks.insert(attacks.end(), {"noise_resynthesis", "impress"});
-  std::printf("| painting (%dx%d) | trained on | PSNR Cloak / PG | time Cloak / PG (s) |", size,
-              size);
+  std::printf(
+      "| %s (%dx%d) | trained on | Butteraugli max: Cloak / JPEG q90 | 3-norm: Cloak / JPEG q90 "
+      "| PSNR Cloak / PG | time Cloak / PG (s) |",
+      set.c_str(), size, size);
   for (const auto& a : attacks) std::printf(" %s Cloak / PG |", a.c_str());
-  std::printf("\n|---|---|---|---|");
+  std::printf("\n|---|---|---|---|---|---|");
   for (std::size_t i = 0; i < attacks.size(); ++i) std::printf("---|");
   std::printf("\n");
-  // Per direction: sum of ratios per attack, and of times.
-  std::map<std::string, std::vector<double>> ratios;
-  std::map<std::string, std::pair<double, double>> times;
-  std::map<std::string, int> rows;
-  auto names = all_paintings();
-  names.erase(names.begin(), names.begin() + std::min<std::size_t>(first, names.size()));
-  if (count > 0 && count < static_cast<int>(names.size())) names.resize(count);
-  for (const auto& p : names) {
-    auto x = painting(p, size);
+  struct Sums {
+    std::vector<double> ratio, worst;
+    std::vector<int> above;  // pictures at >= 1.5x (>= 1.0x after purification)
+    double t_ours = 0, t_base = 0, max_ratio = 0, norm3_ratio = 0;
+    int rows = 0, visible = 0;  // visible: more than the JPEG in max or 3-norm
+  };
+  std::map<std::string, Sums> sums;
+  for (const auto& pic : picture_set(set, size, first, count)) {
+    const auto& x = pic.x;
+    const Visibility jpeg = jpeg_visibility(x, strength_budget(Strength::Medium).jpeg_quality);
     std::map<std::string, torch::Tensor> attacked_original;
     for (const auto& a : attacks) attacked_original[a] = apply_attack(a, x, ae);
     for (int held : {1, 0}) {
       const LoadedModel& train = all[static_cast<std::size_t>(1 - held)];
       const LoadedModel& test = all[static_cast<std::size_t>(held)];
       auto t = std::chrono::steady_clock::now();
-      auto ours = protect({train}, {x, {}, 8}, ProtectSettings{}).image;
+      auto ours = protect({train}, {x, pic.mask, 8}, ProtectSettings{}).image;
       const double t_ours = seconds_since(t);
       t = std::chrono::steady_clock::now();
-      auto base = photoguard_pgd(train, x, psnr(x, ours), 40);
+      auto base = photoguard_pgd(train, x, ours, 40);
       const double t_base = seconds_since(t);
-      std::printf("| %s | %s | %.2f / %.2f | %.1f / %.1f |", p.c_str(), train.spec->name.c_str(),
+      const Visibility v = butteraugli(x, ours);
+      std::printf("| %s | %s | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.1f / %.1f |",
+                  pic.name.c_str(), train.spec->name.c_str(), v.max, jpeg.max, v.norm3, jpeg.norm3,
                   psnr(x, ours), psnr(x, base), t_ours, t_base);
-      auto& r = ratios[train.spec->name];
-      r.resize(attacks.size());
+      auto& r = sums[train.spec->name];
+      r.ratio.resize(attacks.size());
+      r.worst.resize(attacks.size(), 1e9);
+      r.above.resize(attacks.size());
       for (std::size_t k = 0; k < attacks.size(); ++k) {
         const auto& ao = attacked_original[attacks[k]];
         const double so = shift_on(test, apply_attack(attacks[k], ours, ae), ao);
         const double sb = shift_on(test, apply_attack(attacks[k], base, ae), ao);
         std::printf(" %.3f / %.3f (%.2fx) |", so, sb, so / sb);
-        r[k] += so / sb;
+        r.ratio[k] += so / sb;
+        r.worst[k] = std::min(r.worst[k], so / sb);
+        r.above[k] += so / sb >= (k < 3 ? 1.5 : 1.0);
       }
       std::printf("\n");
       std::fflush(stdout);
-      times[train.spec->name].first += t_ours;
-      times[train.spec->name].second += t_base;
-      rows[train.spec->name]++;
+      r.t_ours += t_ours;
+      r.t_base += t_base;
+      r.max_ratio += v.max / jpeg.max;
+      r.norm3_ratio += v.norm3 / jpeg.norm3;
+      r.visible += v.max > jpeg.max || v.norm3 > jpeg.norm3;
+      r.rows++;
     }
   }
   std::printf(
-      "\nMean ratio Cloak / PhotoGuard (goal: >= 1.5x after JPEG/resize/blur, >= 1.0x after "
-      "purification, time <= 0.5x):\n\n| trained on -> measured on | time |");
+      "\nMeans, Cloak / PhotoGuard at the same Butteraugli 3-norm (worst picture; pictures at the "
+      "goal: >= 1.5x after JPEG/resize/blur, >= 1.0x after purification):\n\n"
+      "| trained on -> measured on | Butteraugli / JPEG q90: max, 3-norm (above it) | time |");
   for (const auto& a : attacks) std::printf(" %s |", a.c_str());
-  std::printf("\n|---|---|");
+  std::printf("\n|---|---|---|");
   for (std::size_t i = 0; i < attacks.size(); ++i) std::printf("---|");
   std::printf("\n");
-  for (const auto& [train, r] : ratios) {
-    const double n = rows[train];
-    const auto& [to, tb] = times[train];
-    std::printf("| %s -> %s | %.2fx |", train.c_str(),
-                train == "taef2_encoder" ? "taesana_encoder" : "taef2_encoder", to / tb);
-    for (std::size_t k = 0; k < attacks.size(); ++k) std::printf(" %.2fx |", r[k] / n);
+  for (const auto& [train, r] : sums) {
+    const double n = r.rows;
+    std::printf("| %s -> %s | %.2f, %.2f (%d/%d) | %.2fx |", train.c_str(),
+                train == "taef2_encoder" ? "taesana_encoder" : "taef2_encoder", r.max_ratio / n,
+                r.norm3_ratio / n, r.visible, r.rows, r.t_ours / r.t_base);
+    for (std::size_t k = 0; k < attacks.size(); ++k)
+      std::printf(" %.2fx (%.2fx; %d/%d) |", r.ratio[k] / n, r.worst[k], r.above[k], r.rows);
     std::printf("\n");
   }
+}
+
+// Issue 22's contact sheet: 200% crops of the digital-art set protected with the defaults, each
+// row the original, the protected copy and where the change shows (heat map), for the most
+// visible spot and for the flattest part of each picture.
+void sheet(int size, const std::string& out) {
+  auto enc = load({"taef2_encoder", "taesana_encoder"});
+  const int64_t c = 96;  // crop side, shown at 200%
+  std::vector<torch::Tensor> rows;
+  auto crop = [&](const torch::Tensor& t, int64_t y, int64_t x) {
+    auto r = t.slice(2, y, y + c).slice(3, x, x + c);
+    if (r.size(1) == 1) r = r.expand({1, 3, c, c});
+    return F::interpolate(
+        r.contiguous(),
+        F::InterpolateFuncOptions().size(std::vector<int64_t>{2 * c, 2 * c}).mode(torch::kNearest));
+  };
+  for (const auto& pic : picture_set("art", size, 0, 0)) {
+    const auto& x = pic.x;
+    auto out_image = protect(enc, {x, pic.mask, 8}, ProtectSettings{}).image;
+    const auto v = butteraugli(x, out_image, true);
+    const auto heat = visibility_heatmap(out_image, v.distmap);
+    // The most visible spot, and the crop with the least luma variance.
+    const auto at = v.distmap.argmax().item<int64_t>();
+    auto clampc = [&](int64_t p, int64_t n) { return std::clamp<int64_t>(p - c / 2, 0, n - c); };
+    const int64_t wy = clampc(at / x.size(3), x.size(2)), wx = clampc(at % x.size(3), x.size(3));
+    int64_t fy = 0, fx = 0;
+    double least = 1e9;
+    for (int64_t y = 0; y + c <= x.size(2); y += c / 2)
+      for (int64_t xx = 0; xx + c <= x.size(3); xx += c / 2) {
+        const double var = x.slice(2, y, y + c).slice(3, xx, xx + c).var().item<double>();
+        if (var < least) least = var, fy = y, fx = xx;
+      }
+    for (auto [y, xx] : {std::pair<int64_t, int64_t>{wy, wx}, {fy, fx}}) {
+      auto gap = torch::ones({1, 3, 2 * c, 8});
+      rows.push_back(
+          torch::cat({crop(x, y, xx), gap, crop(out_image, y, xx), gap, crop(heat, y, xx)}, 3));
+      rows.push_back(torch::ones({1, 3, 8, rows.back().size(3)}));
+    }
+    std::printf("| %s | max %.2f, 3-norm %.2f |\n", pic.name.c_str(), v.max, v.norm3);
+    std::fflush(stdout);
+  }
+  write_image(picture(torch::cat(rows, 2)), out, {95, true, std::nullopt});
 }
 
 // What survives each audit step, Cloak's default against PhotoGuard's encoder attack at the same
@@ -382,7 +482,7 @@ void audit_table(int count, int size) {
   for (int i = 0; i < count; ++i) {
     auto x = painting(kPaintings[i], size);
     auto ours = protect(enc, {x, {}, 8}, ProtectSettings{}).image;
-    auto baseline = photoguard_pgd(enc[0], x, psnr(x, ours), 40);
+    auto baseline = photoguard_pgd(enc[0], x, ours, 40);
     const auto a = audit(enc, ae, x, ours, threshold), b = audit(enc, ae, x, baseline, threshold);
     for (std::size_t k = 0; k < a.results.size(); ++k) {
       const auto& name = a.results[k].attack.description;
@@ -415,19 +515,23 @@ int main(int argc, char** argv) {
   } else if (what == "load") {
     load_table(argc > 2 ? std::atoi(argv[2]) : 2);
   } else if (what == "quality") {
-    quality();
-  } else if (what == "transfer") {
-    // transfer [SIZE [FIRST [COUNT [purify]]]]: paintings FIRST.. in name order (0: all)
-    transfer(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? std::atoi(argv[3]) : 0,
-             argc > 4 ? std::atoi(argv[4]) : 0, argc > 5 && std::string(argv[5]) == "purify");
+    quality(argc > 2 ? std::atoi(argv[2]) : 512);
+  } else if (what == "goal") {
+    // goal SET [SIZE [FIRST [COUNT [purify]]]]: pictures FIRST.. of the set (COUNT 0: all)
+    goal_table(argc > 2 ? argv[2] : "paintings", argc > 3 ? std::atoi(argv[3]) : 512,
+               argc > 4 ? std::atoi(argv[4]) : 0, argc > 5 ? std::atoi(argv[5]) : 0,
+               argc > 6 && std::string(argv[6]) == "purify");
+  } else if (what == "sheet") {
+    sheet(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? argv[3] : "contact-sheet.png");
   } else if (what == "audit") {
     audit_table(argc > 2 ? std::atoi(argv[2]) : 4, argc > 3 ? std::atoi(argv[3]) : 512);
   } else {
-    std::fprintf(stderr,
-                 "usage: cloak_bench speed [SIZE...] | scale [W H] | load [HOGS] | quality | "
-                 "transfer [SIZE [FIRST [COUNT "
-                 "[purify]]]] | audit "
-                 "[COUNT [SIZE]]\n");
+    std::fprintf(
+        stderr,
+        "usage: cloak_bench speed [SIZE...] | scale [W H] | load [HOGS] | quality [SIZE] | "
+        "goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
+        "sheet [SIZE [OUT.png]] | "
+        "audit [COUNT [SIZE]]\n");
     return 2;
   }
 }
