@@ -22,6 +22,8 @@ struct PreviewArgs {
 };
 
 int run_preview(const Context& ctx, const PreviewArgs& a) {
+  if (a.visibility && !a.protected_)
+    throw Error(ErrorKind::Usage, "--visibility needs the protected copy (PROTECTED)");
   const fs::path out =
       a.output ? *a.output
                : a.input.parent_path() / (a.input.stem().string() +
@@ -35,7 +37,6 @@ int run_preview(const Context& ctx, const PreviewArgs& a) {
   std::optional<Image> prot;
   if (a.protected_) prot = read_image(*a.protected_);
   if (a.visibility) {
-    if (!prot) throw Error(ErrorKind::Usage, "--visibility needs the protected copy (PROTECTED)");
     const auto x = image_tensor(original), p = image_tensor(*prot);
     if (p.sizes() != x.sizes())
       throw Error(ErrorKind::Input,

@@ -262,9 +262,17 @@ TEST(Engine, TiledOptimisationMatchesAFullPass) {
   EXPECT_EQ(tiled.steps, 4 * full.steps);
   auto rf = measure_protection(encoders(), x, full.image, 8, s, *make_objective(encoders(), s));
   auto rt = measure_protection(encoders(), x, tiled.image, 8, s, *make_objective(encoders(), s));
-  EXPECT_NEAR(tiled.visibility.norm3, full.visibility.norm3, 0.25 * full.visibility.norm3);
-  for (std::size_t e = 0; e < encoders().size(); ++e)
-    EXPECT_NEAR(*rt.surrogates[e].shift, *rf.surrogates[e].shift, 0.3 * *rf.surrogates[e].shift);
+  // Both are held to the same JPEG; where each lands below it differs, so compare the shift each
+  // buys per unit of visibility.
+  for (const auto* run : {&full, &tiled}) {
+    EXPECT_LE(run->visibility.max, run->goal.max);
+    EXPECT_LE(run->visibility.norm3, run->goal.norm3);
+  }
+  for (std::size_t e = 0; e < encoders().size(); ++e) {
+    const double per_full = *rf.surrogates[e].shift / full.visibility.norm3;
+    const double per_tiled = *rt.surrogates[e].shift / tiled.visibility.norm3;
+    EXPECT_NEAR(per_tiled, per_full, 0.3 * per_full);
+  }
 }
 
 TEST(Engine, TiledEncodingMatchesAFullPass) {
