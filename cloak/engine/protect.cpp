@@ -69,6 +69,7 @@ constexpr int kShapeTries = 3;
 constexpr double kFitLow = 0.1, kFitHigh = 2;
 constexpr double kFitMargin = 0.97;
 constexpr double kFitShrink = 0.85;
+constexpr int kMaxFitTries = 40;  // 0.85^36 of the change: well under one code value
 }  // namespace
 
 bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings) {
@@ -348,7 +349,8 @@ torch::Tensor rounded(const torch::Tensor& x0, const torch::Tensor& delta, doubl
 // by region and as a whole: kShapeTries tries scale the perturbation region by region toward the
 // level (budget.h, visibility_gain), then one scales it as a whole by what the max and 3-norm
 // leave; of the shaped tries that meet the goal, the one with the largest 3-norm is kept, and
-// should none meet it, the last is shrunk by kFitShrink at a time until it does. The run plans
+// should none meet it, the last is shrunk by kFitShrink at a time until it does (at most
+// kMaxFitTries tries in all; then nothing is added). The run plans
 // kPlannedFitTries tries; one more is planned before the one that asks for it counts as done, so
 // the share reaches 1 only with the last.
 constexpr int kPlannedFitTries = kShapeTries + 2;  // the shaping, the whole, its measurement
@@ -376,8 +378,12 @@ void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
     } else if (tries == kShapeTries && !meets) {
       next = candidate *
              std::max(kFitLow, kFitMargin * std::min(goal.max / v.max, goal.norm3 / v.norm3));
+    } else if (best < 0 && tries < kMaxFitTries) {
+      next = candidate * kFitShrink;  // meets the goal once small enough
     } else if (best < 0) {
-      next = candidate * kFitShrink;  // meets the goal once small enough: at zero it is exact
+      // Nothing added at all: what rounding the input alone gives (exact for 8- and 16-bit input).
+      result.image = rounded(x0, torch::zeros_like(x0), q);
+      result.visibility = butteraugli(x0, result.image);
     }
     // A try beyond the planned ones is planned before this one counts as done.
     if (next.defined() && tries + 1 >= kPlannedFitTries) meter.plan(work);
