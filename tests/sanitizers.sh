@@ -10,10 +10,10 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: tests/sanitizers.sh BUILD_DIR}
 cmake -S "$src" -B "$build" -DCLOAK_SANITIZE=ON -DCMAKE_DISABLE_PRECOMPILE_HEADERS=ON \
   -DCLOAK_BUILD_BENCH=OFF -DCLOAK_BUILD_GIMP_PLUGIN=OFF >/dev/null
-cmake --build "$build" --target cloak_io_tests cloak_tests -j2 >/dev/null
+cmake --build "$build" --target cloak_io_tests cloak_cli_tests -j2 >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$src/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$build/tests/cloak_io_tests" --gtest_brief=1
-"$build/tests/cloak_tests" --gtest_brief=1 \
-  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:Cli*:-Cli.Killed*'
+"$build/tests/cloak_cli_tests" --gtest_brief=1 \
+  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*'
