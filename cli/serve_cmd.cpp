@@ -1,8 +1,12 @@
 // cloak serve : the local web app, for artists who never open a terminal.
+#include <fcntl.h>
 #include <spawn.h>
-#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -24,12 +28,33 @@ struct ServeArgs {
   std::optional<fs::path> output;
 };
 
-// Asks the desktop to open `url` in the default browser; says so when it cannot.
-void open_in_browser(const std::string& url) {
-  pid_t pid;
-  const char* argv[] = {"xdg-open", url.c_str(), nullptr};
-  if (posix_spawnp(&pid, "xdg-open", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
-    std::cerr << "cloak: could not start a browser (xdg-open): open the address above\n";
+// Asks the desktop to open `url` in the default browser, through a page only this user can read
+// that forwards to it: on xdg-open's command line the token would be readable by every local user
+// (/proc/PID/cmdline). Returns that page, to be removed when the server stops; says so when it
+// cannot start a browser.
+fs::path open_in_browser(const std::string& url) {
+  const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+  std::string dir =
+      ((runtime && *runtime ? fs::path(runtime) : fs::temp_directory_path()) / "cloak-XXXXXX")
+          .string();
+  fs::path page;
+  if (mkdtemp(dir.data())) {
+    page = fs::path(dir) / "open.html";
+    const std::string html = "<!doctype html><meta http-equiv=\"refresh\" content=\"0; url=" + url +
+                             "\"><a href=\"" + url + "\">Open Cloak</a>\n";
+    const int fd = ::open(page.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const bool written =
+        fd >= 0 && ::write(fd, html.data(), html.size()) == static_cast<ssize_t>(html.size());
+    if (fd >= 0) ::close(fd);
+    pid_t pid;
+    const std::string target = page.string();
+    const char* argv[] = {"xdg-open", target.c_str(), nullptr};
+    if (written &&
+        posix_spawnp(&pid, "xdg-open", nullptr, nullptr, const_cast<char**>(argv), environ) == 0)
+      return page;
+  }
+  std::cerr << "cloak: could not start a browser (xdg-open): open the address above\n";
+  return page;
 }
 
 int run_serve(const Context& ctx, const ServeArgs& a) {
@@ -46,7 +71,13 @@ int run_serve(const Context& ctx, const ServeArgs& a) {
   if (!ctx.quiet)
     std::cerr << "cloak: serving on this computer only (127.0.0.1); open the address above. "
                  "Ctrl-C stops.\n";
-  if (a.open) open_in_browser(server.url());
+  // Ctrl-C stops the server within a moment, whatever clients do; a second one ends it at once.
+  const auto interrupt = [](int) {
+    if (g_interrupted.exchange(true)) _exit(kCancelled);
+  };
+  std::signal(SIGINT, interrupt);
+  std::signal(SIGTERM, interrupt);
+  const fs::path opener = a.open ? open_in_browser(server.url()) : fs::path();
   std::thread stopper([&server] {
     while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     server.stop();
@@ -54,6 +85,10 @@ int run_serve(const Context& ctx, const ServeArgs& a) {
   server.run();
   g_interrupted = true;
   stopper.join();
+  if (!opener.empty()) {
+    std::error_code ignored;
+    fs::remove_all(opener.parent_path(), ignored);
+  }
   return kOk;
 }
 

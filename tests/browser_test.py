@@ -6,6 +6,7 @@ browser cannot start.
 
     tests/browser_test.py CLOAK IMAGE SCREENSHOT
 """
+import http.client
 import os
 import struct
 import subprocess
@@ -27,6 +28,21 @@ def png_size(data):
     return width, height
 
 
+def post_raw_name(url, name, data):
+    """Uploads `data` through the API under the file name `name` (bytes, sent as they are)."""
+    host, rest = url[len("http://"):].split("/", 1)
+    token = rest.split("token=", 1)[1]
+    boundary = b"cloakbrowsertest"
+    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="' + name +
+            b'"\r\nContent-Type: image/png\r\n\r\n' + data + b"\r\n--" + boundary + b"--\r\n")
+    c = http.client.HTTPConnection(host, timeout=60)
+    c.request("POST", "/api/jobs", body, {"X-Cloak-Token": token,
+                                          "Content-Type": "multipart/form-data; boundary=cloakbrowsertest"})
+    status = c.getresponse().status
+    c.close()
+    return status
+
+
 def main():
     cloak, image, screenshot = sys.argv[1:4]
     want = png_size(open(image, "rb").read())
@@ -45,6 +61,11 @@ def main():
         driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         driver.execute_cdp_cmd("Page.setDownloadBehavior",
                                {"behavior": "allow", "downloadPath": downloads})
+        # Names as old archives and scripts send them: Latin-1 is kept (shown as UTF-8), a NUL is
+        # refused up front.
+        image_bytes = open(image, "rb").read()
+        assert post_raw_name(url, b"caf\xe9.png", image_bytes) == 201
+        assert post_raw_name(url, b"q-cloaked.png\x00.png", image_bytes) == 400
         started = time.time()
         driver.get(url)
         WebDriverWait(driver, 30).until(
@@ -52,11 +73,17 @@ def main():
         assert driver.find_element(By.ID, "mode").get_attribute("value") == "guard"
         assert driver.find_element(By.ID, "strength").get_attribute("value") == "medium"
 
+        WebDriverWait(driver, 30).until(lambda d: "caf\u00e9.png" in [
+            e.text for e in d.find_elements(By.CSS_SELECTOR, "#queue li .name")])
+        driver.find_element(By.CSS_SELECTOR, "#queue li .cancel").click()  # not that one
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#queue li[data-state=cancelled]"))
+
         driver.find_element(By.ID, "pick-files").send_keys(os.path.abspath(image))
         WebDriverWait(driver, 600).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, "#queue li[data-state=done]")
             or d.find_elements(By.CSS_SELECTOR, "#queue li[data-state=failed]"))
-        state = driver.find_element(By.CSS_SELECTOR, "#queue li .state").text
+        state = driver.find_element(By.CSS_SELECTOR, "#queue li:last-child .state").text
         assert driver.find_elements(By.CSS_SELECTOR, "#queue li[data-state=done]"), state
         print(f"protected in the browser in {time.time() - started:.1f} s ({state})")
 

@@ -3,7 +3,9 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <exiv2/exiv2.hpp>
 #pragma GCC diagnostic pop
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,13 +30,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Starts the cloak binary in `dir` with its output discarded; returns its pid.
-pid_t spawn_cli(const fs::path& dir, const std::vector<std::string>& args) {
+// Starts the cloak binary in `dir` with its standard output into `out` (discarded by default) and
+// its errors discarded; returns its pid.
+pid_t spawn_cli(const fs::path& dir, const std::vector<std::string>& args,
+                const fs::path& out = "/dev/null") {
   pid_t pid = fork();
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(99);
     int devnull = ::open("/dev/null", O_WRONLY);
-    dup2(devnull, 1);
+    int stdout_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(stdout_fd, 1);
     dup2(devnull, 2);
     std::vector<char*> argv = {const_cast<char*>("cloak")};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -497,6 +502,66 @@ TEST_F(Cli, VersionAndHelpTellWhatThereIs) {
   EXPECT_NE(m.output.find("taesana_encoder"), std::string::npos);
   EXPECT_EQ(run("--precision fp32 models list").code, 0);
   EXPECT_EQ(run("--precision half models list").code, 2);
+}
+
+TEST_F(Cli, ServeStopsOnCtrlCWhateverClientsDoAndOpensThePageWithoutTheToken) {
+  // A stand-in browser opener that records what it was given.
+  fs::create_directory(path("bin"));
+  std::ofstream(path("bin/xdg-open"))
+      << "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/../opened.tmp\"\n"
+         "mv \"$(dirname \"$0\")/../opened.tmp\" \"$(dirname \"$0\")/../opened\"\n";
+  fs::permissions(path("bin/xdg-open"), fs::perms::owner_all);
+  const std::string old_path = std::getenv("PATH");
+  setenv("PATH", (path("bin").string() + ":" + old_path).c_str(), 1);
+  setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
+  const pid_t pid = spawn_cli(dir_, {"serve", "--port", "0", "--open"}, path("url.txt"));
+  setenv("PATH", old_path.c_str(), 1);
+  unsetenv("XDG_RUNTIME_DIR");
+  // The first line of the file `name`, once there is one (the models take a while to load).
+  const auto first_line = [&](const std::string& name) {
+    std::string line;
+    for (int i = 0; i < 1200 && line.empty(); ++i) {
+      std::ifstream in(path(name));
+      if (!std::getline(in, line)) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return line;
+  };
+  const std::string url = first_line("url.txt");
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+  const std::string token = url.substr(url.find("token=") + 6);
+  // The opener got a page only this user can read, which leads to the address; not the token.
+  const std::string opened = first_line("opened");
+  EXPECT_EQ(opened.find(token), std::string::npos) << opened;
+  struct stat st {};
+  ASSERT_EQ(stat(opened.c_str(), &st), 0) << opened;
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const auto page = read_file(opened);
+  EXPECT_NE(std::string(page.begin(), page.end()).find(url), std::string::npos);
+  // A client that sends one byte and then nothing: Ctrl-C still stops the server at once.
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(url.substr(17))));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(client, "G", 1, MSG_NOSIGNAL), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto interrupted = std::chrono::steady_clock::now();
+  kill(pid, SIGINT);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0 &&
+         std::chrono::steady_clock::now() - interrupted < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - interrupted).count();
+  ::close(client);
+  if (took >= 10) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  EXPECT_LT(took, 2.0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_FALSE(fs::exists(opened)) << "the page that leads to the address is left behind";
 }
 
 }  // namespace

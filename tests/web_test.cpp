@@ -1,25 +1,37 @@
 // `cloak serve`'s API, through a real HTTP client against the server running in this process.
 #include <httplib.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zip.h>
 
 #include <chrono>
+#include <fstream>
+#include <memory>
+#include <set>
 #include <thread>
 
+#include "cloak/io/file_io.h"
 #include "test_models.h"
 #include "web/server.h"
 
 namespace cloak::test {
 namespace {
 
+namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 class Web : public ::testing::Test {
  protected:
   static constexpr std::size_t kMaxUpload = 512 * 1024;
+  static constexpr std::size_t kMaxQueued = 12;
 
   static void SetUpTestSuite() {
     encoders_ = new std::vector<LoadedModel>(load_encoders(test_surrogates()));
     ae_ = new Autoencoder(load_autoencoder(test_surrogates()));
-    jobs_ = new web::JobQueue(*encoders_, *ae_, 2, std::nullopt);
+    jobs_ = new web::JobQueue(*encoders_, *ae_, 2, std::nullopt, {kMaxQueued, 64 << 20});
     web::ServeOptions options;
     options.max_upload_bytes = kMaxUpload;
     server_ = new web::Server(*jobs_, options);
@@ -46,6 +58,16 @@ class Web : public ::testing::Test {
     const auto bytes = encode_image(make_test_image(w, h, 3, false, 8), "x.png", 95);
     return {bytes.begin(), bytes.end()};
   }
+  // A flat RGBA picture: a few KB as a file, w * h * 16 bytes once decoded.
+  static std::string flat_png(int w, int h) {
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.color.assign(std::size_t(3) * w * h, 0.5f);
+    img.alpha.assign(std::size_t(w) * h, 1.0f);
+    const auto bytes = encode_image(img, "flat.png", 95);
+    return {bytes.begin(), bytes.end()};
+  }
   // Uploads `content` as `name`; returns the response.
   static httplib::Result upload(const std::string& name, const std::string& content,
                                 const std::string& preset = "fast") {
@@ -55,6 +77,24 @@ class Web : public ::testing::Test {
   }
   static int id_of(const httplib::Result& r) {
     return nlohmann::json::parse(r->body).at("id").get<int>();
+  }
+  static nlohmann::json get_json(const std::string& path) {
+    auto r = client().Get(path, auth());
+    EXPECT_EQ(r->status, 200) << path << ": " << r->body;
+    return nlohmann::json::parse(r->body);
+  }
+  // Uploads a job that runs for a while (a larger picture at the slowest preset) and returns its id
+  // once it runs: the jobs queued after it wait.
+  static int start_long_job() {
+    auto r = upload("long.png", png(320, 320), "max");
+    EXPECT_EQ(r->status, 201) << r->body;
+    const int id = id_of(r);
+    for (int i = 0; i < 400; ++i) {
+      auto j = get_json("/api/jobs/" + std::to_string(id));
+      if (j.at("state") == "running" && j.at("fraction").get<double>() > 0) break;
+      std::this_thread::sleep_for(50ms);
+    }
+    return id;
   }
   // Polls the job until it leaves the queue; returns its last state and every fraction seen.
   static nlohmann::json wait_for(int id, std::vector<double>* fractions = nullptr) {
@@ -160,18 +200,275 @@ TEST_F(Web, BadUploadsGetTheirOneLineErrorAndTheServerGoesOn) {
 }
 
 TEST_F(Web, CancellingStopsAJobAndLeavesNoResult) {
-  auto r = upload("big.png", png(320, 320), "max");
-  ASSERT_EQ(r->status, 201);
-  const int id = id_of(r);
-  for (int i = 0; i < 400; ++i) {  // until it has started
-    auto j = nlohmann::json::parse(client().Get("/api/jobs/" + std::to_string(id), auth())->body);
-    if (j.at("state") == "running" && j.at("fraction").get<double>() > 0) break;
-    std::this_thread::sleep_for(50ms);
-  }
+  const int id = start_long_job();
   ASSERT_EQ(client().Delete("/api/jobs/" + std::to_string(id), auth())->status, 200);
   EXPECT_EQ(wait_for(id).at("state"), "cancelled");
   EXPECT_EQ(client().Get("/api/jobs/" + std::to_string(id) + "/result", auth())->status, 404);
   EXPECT_EQ(client().Delete("/api/jobs/999999", auth())->status, 404);
+  // A number too large for a job: 404, and no exception's text in the answer.
+  auto huge = client().Get("/api/jobs/99999999999", auth());
+  EXPECT_EQ(huge->status, 404);
+  EXPECT_FALSE(huge->has_header("EXCEPTION_WHAT"));
+}
+
+TEST_F(Web, AFinishedJobCannotBeCancelled) {
+  auto r = upload("kept.png", png(64, 64));
+  ASSERT_EQ(r->status, 201);
+  const int id = id_of(r);
+  ASSERT_EQ(wait_for(id).at("state"), "done");
+  auto late = client().Delete("/api/jobs/" + std::to_string(id), auth());
+  EXPECT_EQ(late->status, 409);
+  EXPECT_NE(late->body.find("too late"), std::string::npos) << late->body;
+  EXPECT_EQ(get_json("/api/jobs/" + std::to_string(id)).at("state"), "done");
+  EXPECT_EQ(client().Get("/api/jobs/" + std::to_string(id) + "/result", auth())->status, 200);
+}
+
+// The memory this process holds, without what the allocator keeps free for later.
+long resident_kib() {
+  malloc_trim(0);
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return -1;
+}
+
+TEST_F(Web, QueuedUploadsWaitAsTheirBytesAndCancellingFreesThem) {
+  const std::size_t held_before = jobs_->held_bytes();
+  const int running = start_long_job();
+  const long rss_before = resident_kib();
+  // 2048 x 2048 RGBA: about 10 KB as a file, 64 MiB decoded. Queued, each costs its file.
+  const std::string big = flat_png(2048, 2048);
+  std::vector<int> ids;
+  for (std::size_t i = 0; i + 1 < kMaxQueued; ++i) {
+    auto r = upload("flat-" + std::to_string(i) + ".png", big);
+    ASSERT_EQ(r->status, 201) << r->body;
+    ids.push_back(id_of(r));
+  }
+  EXPECT_LE(jobs_->held_bytes() - held_before, ids.size() * big.size() + png(320, 320).size());
+  const long grown_kib = resident_kib() - rss_before;
+  EXPECT_LT(grown_kib, 128 * 1024) << "queued uploads held " << grown_kib / 1024 << " MiB";
+  // The queue is bounded: one more file than it holds gets 503 and says why.
+  auto upload_more = [&] { return upload("one-more.png", big); };
+  auto ok = upload_more();  // the queue's last place
+  ASSERT_EQ(ok->status, 201) << ok->body;
+  ids.push_back(id_of(ok));
+  auto full = upload_more();
+  EXPECT_EQ(full->status, 503);
+  EXPECT_NE(full->body.find("queue is full"), std::string::npos) << full->body;
+  EXPECT_TRUE(full->has_header("Retry-After"));
+  // Cancelling frees what they held.
+  ASSERT_EQ(client().Delete("/api/jobs", auth())->status, 200);
+  EXPECT_EQ(wait_for(running).at("state"), "cancelled");
+  for (int id : ids)
+    EXPECT_EQ(get_json("/api/jobs/" + std::to_string(id)).at("state"), "cancelled");
+  EXPECT_EQ(jobs_->held_bytes(), held_before);
+}
+
+TEST_F(Web, TheQueueIsBoundedInBytes) {
+  web::JobQueue queue(*encoders_, *ae_, 1, std::nullopt, {10, 1000});
+  web::JobRequest small, large;
+  small.name = large.name = "a.png";
+  small.bytes.resize(600);
+  large.bytes.resize(1001);
+  EXPECT_THROW(queue.add(std::move(large)), web::QueueFull);
+  queue.add(std::move(small));  // a job that fails when its turn comes: its bytes are no picture
+}
+
+// The names in a zip archive held in `bytes`.
+std::vector<std::string> zip_names(const std::string& bytes) {
+  zip_error_t err;
+  zip_error_init(&err);
+  zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
+  zip_t* z = src ? zip_open_from_source(src, ZIP_RDONLY, &err) : nullptr;
+  std::vector<std::string> names;
+  if (!z) {
+    if (src) zip_source_free(src);
+    ADD_FAILURE() << "not a zip archive";
+    return names;
+  }
+  for (zip_int64_t i = 0; i < zip_get_num_entries(z, 0); ++i)
+    names.push_back(zip_get_name(z, static_cast<zip_uint64_t>(i), 0));
+  zip_discard(z);
+  return names;
+}
+
+TEST_F(Web, AnyFileNameIsKeptSafelyOrRefusedUpFront) {
+  // Control characters (a NUL once hung the worker), no base name, no image extension: 400.
+  for (const std::string& name : {std::string("q-cloaked.png\0.png", 18), std::string("a\x01.png"),
+                                  std::string("x.png/"), std::string(".."), std::string("noext")}) {
+    auto r = upload(name, png(64, 64));
+    EXPECT_EQ(r->status, 400) << name << ": " << r->body;
+    EXPECT_NO_THROW(nlohmann::json::parse(r->body)) << r->body;
+  }
+  // Latin-1 (not UTF-8): kept, read as Latin-1; the same name not a picture: 400, not 500.
+  EXPECT_EQ(upload("caf\xe9.png", "plain text")->status, 400);
+  auto latin = upload("caf\xe9.png", png(64, 64));
+  ASSERT_EQ(latin->status, 201) << latin->body;
+  // A long name is shortened so that its protected copy can be saved anywhere.
+  auto long_name = upload(std::string(246, 'n') + ".png", png(64, 64));
+  ASSERT_EQ(long_name->status, 201) << long_name->body;
+  // The same name twice: the results stay apart in the zip as in --output.
+  auto twin = upload("caf\xc3\xa9.png", png(64, 64));
+  ASSERT_EQ(twin->status, 201) << twin->body;
+
+  const auto done = wait_for(id_of(latin));
+  ASSERT_EQ(done.at("state"), "done") << done.dump();
+  EXPECT_EQ(done.at("name"), "caf\xc3\xa9.png");
+  EXPECT_EQ(done.at("result_name"), "caf\xc3\xa9-cloaked.png");
+  const auto shortened = wait_for(id_of(long_name));
+  EXPECT_EQ(shortened.at("name").get<std::string>(), std::string(196, 'n') + ".png");
+  ASSERT_EQ(wait_for(id_of(twin)).at("state"), "done");
+  const auto list = get_json("/api/jobs");  // the whole listing still answers
+  EXPECT_GE(list.size(), 3u);
+  auto zip = client().Get("/api/results.zip", auth());
+  ASSERT_EQ(zip->status, 200);
+  const auto names = zip_names(zip->body);
+  const std::set<std::string> unique(names.begin(), names.end());
+  EXPECT_EQ(unique.size(), names.size()) << "entries overwrite each other";
+  EXPECT_TRUE(unique.count("caf\xc3\xa9-cloaked.png"));
+  EXPECT_TRUE(unique.count("caf\xc3\xa9-cloaked-2.png"));
+}
+
+TEST_F(Web, EveryAnswerForbidsSniffingFramingCachingAndInlineScripts) {
+  auto page = client().Get("/?token=" + server_->token());
+  ASSERT_EQ(page->status, 200);
+  const std::string csp = page->get_header_value("Content-Security-Policy");
+  EXPECT_EQ(page->get_header_value_count("Content-Security-Policy"), 1u);
+  EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("'unsafe-inline'", csp.find("script-src")), std::string::npos) << csp;
+  // The page's one script carries the nonce this answer's policy names, and a new one each time.
+  const auto at = csp.find("'nonce-") + 7;
+  const std::string nonce = csp.substr(at, csp.find('\'', at) - at);
+  EXPECT_GE(nonce.size(), 16u);
+  EXPECT_NE(page->body.find("<script nonce=\"" + nonce + "\">"), std::string::npos);
+  EXPECT_EQ(client().Get("/?token=" + server_->token())->body.find(nonce), std::string::npos);
+  std::vector<httplib::Result> answers;
+  answers.push_back(std::move(page));
+  answers.push_back(client().Get("/api/jobs", auth()));
+  answers.push_back(client().Get("/api/jobs"));  // refused, with the same headers
+  for (const auto& r : answers) {
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(r->get_header_value("Referrer-Policy"), "no-referrer");
+    EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store");
+  }
+}
+
+// A client that sends one byte of a request every `gap` and never finishes it.
+class Dripper {
+ public:
+  Dripper(int port, std::chrono::milliseconds gap) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    thread_ = std::thread([this, gap] {
+      const std::string request = "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+      for (std::size_t i = 0; !stop_; ++i) {
+        if (::send(fd_, &request[std::min(i, request.size() - 1)], 1, MSG_NOSIGNAL) != 1) return;
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait_for(lock, gap, [&] { return stop_; });
+      }
+    });
+  }
+  ~Dripper() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    ::close(fd_);
+  }
+  // Whether the server closes the connection within `wait`.
+  bool closed_within(std::chrono::milliseconds wait) const {
+    pollfd p{fd_, POLLRDHUP, 0};
+    return ::poll(&p, 1, static_cast<int>(wait.count())) > 0;
+  }
+
+ private:
+  const int fd_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+TEST_F(Web, SlowClientsCannotHoldTheServerOrItsStop) {
+  using Clock = std::chrono::steady_clock;
+  web::Server local(*jobs_, {});
+  const int port = local.bind(0);
+  std::thread serving([&] { local.run(); });
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(60, 0);
+  const httplib::Headers h = {{"X-Cloak-Token", local.token()}};
+  {
+    std::vector<std::unique_ptr<Dripper>> drippers;
+    for (int i = 0; i < 10; ++i) drippers.push_back(std::make_unique<Dripper>(port, 300ms));
+    std::this_thread::sleep_for(500ms);
+    const auto asked = Clock::now();
+    auto honest = c.Get("/api/jobs", h);
+    ASSERT_TRUE(honest);
+    EXPECT_EQ(honest->status, 200);
+    EXPECT_LT(Clock::now() - asked, 2s) << "an honest request waited behind dripping clients";
+    // Each dripper is closed once its headers are overdue.
+    for (const auto& d : drippers)
+      EXPECT_TRUE(d->closed_within(std::chrono::seconds(web::HttpServer::kHeaderSeconds + 2)));
+  }
+  // Stopping does not wait for clients that are still dripping.
+  std::vector<std::unique_ptr<Dripper>> drippers;
+  for (int i = 0; i < 3; ++i) drippers.push_back(std::make_unique<Dripper>(port, 300ms));
+  std::this_thread::sleep_for(300ms);
+  const auto stopping = Clock::now();
+  local.stop();
+  serving.join();
+  EXPECT_LT(Clock::now() - stopping, 2s);
+  for (const auto& d : drippers) EXPECT_TRUE(d->closed_within(500ms));
+}
+
+// Jobs given straight to a queue that saves into a folder, as `cloak serve --output` does.
+class WebOutput : public TempDirTest {
+ protected:
+  static nlohmann::json finish(web::JobQueue& q, int id) {
+    for (int i = 0; i < 6000; ++i) {
+      auto j = *q.status(id);
+      if (j.at("state") != "queued" && j.at("state") != "running") return j;
+      std::this_thread::sleep_for(50ms);
+    }
+    ADD_FAILURE() << "job " << id << " did not finish";
+    return {};
+  }
+  static web::JobRequest request(const std::string& name) {
+    web::JobRequest rq;
+    rq.name = name;
+    rq.bytes = encode_image(make_test_image(64, 64, 3, false, 8), "x.png", 95);
+    rq.job.settings.preset = Preset::Fast;
+    return rq;
+  }
+};
+
+TEST_F(WebOutput, ResultsAreSavedUnderFreeNamesAndKeptWhenTheyCannotBe) {
+  const auto encoders = load_encoders(test_surrogates());
+  const Autoencoder ae = load_autoencoder(test_surrogates());
+  const fs::path out = path("out");
+  fs::create_directory(out);
+  write_bytes(out / "p-cloaked.png", {1, 2, 3});  // someone's file: never written over
+  web::JobQueue q(encoders, ae, 2, out);
+  const auto saved = finish(q, q.add(request("p.png")));
+  ASSERT_EQ(saved.at("state"), "done") << saved.dump();
+  EXPECT_EQ(saved.at("saved_as"), "p-cloaked-2.png");
+  EXPECT_EQ(read_file(out / "p-cloaked.png"), (std::vector<std::uint8_t>{1, 2, 3}));
+  // The folder is gone: the job is done all the same, says why it was not saved, and keeps its
+  // result for download.
+  fs::remove_all(out);
+  const int id = q.add(request("p.png"));
+  const auto unsaved = finish(q, id);
+  ASSERT_EQ(unsaved.at("state"), "done") << unsaved.dump();
+  EXPECT_FALSE(unsaved.contains("saved_as"));
+  EXPECT_NE(unsaved.at("save_error").get<std::string>().find("not saved in"), std::string::npos);
+  const auto result = q.file(id, "result");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(decode_image(result->bytes, "p-cloaked.png").width, 64);
 }
 
 }  // namespace

@@ -1,7 +1,11 @@
 #include "web/server.h"
 
 #include <algorithm>
+#include <charconv>
+#include <mutex>
 #include <random>
+#include <tuple>
+#include <utility>
 
 #include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
@@ -34,7 +38,10 @@ bool same_secret(const std::string& a, const std::string& b) {
 
 void send_json(Response& res, const nlohmann::json& j, int status = 200) {
   res.status = status;
-  res.set_content(j.dump(), "application/json");
+  // Names are UTF-8 by upload_name; should any other text not be, it is shown replaced, never a
+  // 500.
+  res.set_content(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
 
 void send_error(Response& res, int status, const std::string& message) {
@@ -48,7 +55,6 @@ void send_file(Response& res, const Download& d, bool attachment) {
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
   res.set_header("Content-Disposition",
                  std::string(attachment ? "attachment" : "inline") + "; filename=\"" + name + "\"");
-  res.set_header("Cache-Control", "no-store");
 }
 
 std::string field(const Request& req, const std::string& name) {
@@ -70,16 +76,25 @@ std::vector<std::uint8_t> bytes_of(const std::string& s) {
   return {s.begin(), s.end()};
 }
 
+// An uploaded image's bytes and cleaned name; decoded once to refuse a bad file up front (one at a
+// time, so that parallel uploads hold at most one decoded picture), then only the bytes are kept.
+std::pair<std::string, std::vector<std::uint8_t>> checked_upload(
+    const httplib::MultipartFormData& f, const ReadOptions& read) {
+  static std::mutex one_at_a_time;
+  std::pair<std::string, std::vector<std::uint8_t>> upload{upload_name(f.filename),
+                                                           bytes_of(f.content)};
+  std::lock_guard<std::mutex> lock(one_at_a_time);
+  decode_image(upload.second, upload.first, read);
+  return upload;
+}
+
 // The job a POST /api/jobs describes. Throws cloak::Error (Input or Usage) with the one line the
 // page shows.
 JobRequest job_request(const Request& req, const FileJob& defaults) {
   if (!req.has_file("file") || req.get_file_value("file").filename.empty())
     throw Error(ErrorKind::Usage, "no image: send it as the multipart field 'file'");
-  const auto& upload = req.get_file_value("file");
   JobRequest rq;
   rq.job = defaults;
-  const ReadOptions& read = defaults.read;
-  rq.name = std::filesystem::path(upload.filename).filename().string();
   auto& s = rq.job.settings;
   s.mode = choose(req, "mode", kModes, s.mode);
   s.strength = choose(req, "strength", kStrengths, s.strength);
@@ -95,13 +110,12 @@ JobRequest job_request(const Request& req, const FileJob& defaults) {
       throw Error(ErrorKind::Usage, "seed: '" + seed + "' is not a whole number");
     s.seed = std::stoull(seed);
   }
-  if (req.has_file("target") && !req.get_file_value("target").filename.empty()) {
-    const auto& t = req.get_file_value("target");
-    s.target = target_tensor(decode_image(bytes_of(t.content), t.filename, read));
-  }
-  if (s.mode == Mode::Poison && !s.target.defined())
+  if (req.has_file("target") && !req.get_file_value("target").filename.empty())
+    std::tie(rq.target_name, rq.target_bytes) =
+        checked_upload(req.get_file_value("target"), defaults.read);
+  if (s.mode == Mode::Poison && rq.target_bytes.empty())
     throw Error(ErrorKind::Usage, "poison mode needs a target image of another concept");
-  rq.image = decode_image(bytes_of(upload.content), rq.name, read);
+  std::tie(rq.name, rq.bytes) = checked_upload(req.get_file_value("file"), defaults.read);
   return rq;
 }
 
@@ -124,8 +138,28 @@ nlohmann::json settings_json() {
   return j;
 }
 
+// The job number in the path; 0 (no job has it) when it is too large to be one.
 int job_id(const Request& req) {
-  return std::stoi(req.matches[1].str());
+  int id = 0;
+  const std::string digits = req.matches[1].str();
+  std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  return id;
+}
+
+// The page with a fresh nonce for its script, and the policy that lets only that script run.
+void send_page(Response& res) {
+  const std::string nonce = new_token();
+  std::string page = kPage;
+  const std::string mark = "CLOAK_NONCE";
+  page.replace(page.find(mark), mark.size(), nonce);
+  res.set_content(page, "text/html; charset=utf-8");
+  res.headers.erase("Content-Security-Policy");  // replaces the default one
+  res.set_header("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
+                 "script-src 'nonce-" +
+                     nonce +
+                     "'; frame-ancestors 'none'; base-uri 'none'; "
+                     "form-action 'none'");
 }
 
 }  // namespace
@@ -133,7 +167,17 @@ int job_id(const Request& req) {
 Server::Server(JobQueue& jobs, ServeOptions options)
     : jobs_(jobs), options_(std::move(options)), token_(new_token()) {
   http_.set_payload_max_length(options_.max_upload_bytes);
+  // Every answer: not to be cached, sniffed, framed or told where it came from.
+  http_.set_default_headers(
+      {{"Cache-Control", "no-store"},
+       {"X-Content-Type-Options", "nosniff"},
+       {"Referrer-Policy", "no-referrer"},
+       {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"}});
+  http_.set_exception_handler([](const Request&, Response& res, std::exception_ptr) {
+    send_error(res, 500, "internal error");  // never the exception's text in a header
+  });
   http_.set_pre_routing_handler([this](const Request& req, Response& res) {
+    HttpServer::headers_received();
     if (allowed(req)) return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, 403, "forbidden: open the address cloak serve printed (it carries the token)");
     return httplib::Server::HandlerResponse::Handled;
@@ -151,17 +195,15 @@ bool Server::allowed(const Request& req) const {
 }
 
 void Server::routes() {
-  http_.Get("/", [](const Request&, Response& res) {
-    res.set_content(kPage, "text/html; charset=utf-8");
-    res.set_header("Content-Security-Policy",
-                   "default-src 'self'; img-src 'self' blob:; style-src 'unsafe-inline'; "
-                   "script-src 'unsafe-inline'");
-  });
+  http_.Get("/", [](const Request&, Response& res) { send_page(res); });
   http_.Get("/api/settings",
             [](const Request&, Response& res) { send_json(res, settings_json()); });
   http_.Post("/api/jobs", [this](const Request& req, Response& res) {
     try {
       send_json(res, {{"id", jobs_.add(job_request(req, options_.defaults))}}, 201);
+    } catch (const QueueFull& e) {
+      res.set_header("Retry-After", "30");
+      send_error(res, 503, e.what());
     } catch (const std::exception& e) {
       const std::string what = e.what();
       send_error(res, 400, what.substr(0, what.find('\n')));
@@ -179,10 +221,15 @@ void Server::routes() {
       send_error(res, 404, "no such job");
   });
   http_.Delete(R"(/api/jobs/(\d+))", [this](const Request& req, Response& res) {
-    if (jobs_.cancel(job_id(req)))
-      send_json(res, *jobs_.status(job_id(req)));
-    else
-      send_error(res, 404, "no such job");
+    switch (jobs_.cancel(job_id(req))) {
+      case CancelResult::Cancelled:
+        return send_json(res, *jobs_.status(job_id(req)));
+      case CancelResult::TooLate:
+        return send_error(res, 409, "too late: the job has finished");
+      case CancelResult::Unknown:
+        break;
+    }
+    send_error(res, 404, "no such job");
   });
   http_.Get(R"(/api/jobs/(\d+)/result)", [this](const Request& req, Response& res) {
     if (auto f = jobs_.file(job_id(req), "result"))
@@ -220,11 +267,11 @@ std::string Server::url() const {
 }
 
 void Server::run() {
-  http_.listen_after_bind();
+  http_.serve();
 }
 
 void Server::stop() {
-  http_.stop();
+  http_.stop_now();
 }
 
 }  // namespace cloak::web

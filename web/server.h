@@ -4,17 +4,17 @@
 //   POST   /api/jobs              multipart: file, mode, strength, preset, decoy, seed, target
 //   GET    /api/jobs              every job's state;  GET /api/jobs/ID: one job's
 //   GET    /api/jobs/ID/result    the protected file; /api/jobs/ID/view/NAME.png: the page's views
-//   DELETE /api/jobs/ID           cancels;  DELETE /api/jobs: cancels all
+//   DELETE /api/jobs/ID           cancels (409 once its result is kept);  DELETE /api/jobs: all
 //   GET    /api/results.zip       every finished result
 // Every request needs the session token (X-Cloak-Token header or `token` query parameter) and a
-// Host of 127.0.0.1:PORT or localhost:PORT (DNS rebinding), else 403.
+// Host of 127.0.0.1:PORT or localhost:PORT (DNS rebinding), else 403. A full queue gives 503.
+// Connections are bounded in number and time (http_server.h).
 #pragma once
-
-#include <httplib.h>
 
 #include <cstddef>
 #include <string>
 
+#include "web/http_server.h"
 #include "web/job_queue.h"
 
 namespace cloak::web {
@@ -34,6 +34,7 @@ class Server {
   const std::string& token() const { return token_; }
   // Serves until stop() (from another thread).
   void run();
+  // Closes every connection and returns once run() has.
   void stop();
 
  private:
@@ -44,7 +45,7 @@ class Server {
   ServeOptions options_;
   std::string token_;
   int port_ = 0;
-  httplib::Server http_;
+  HttpServer http_;
 };
 
 }  // namespace cloak::web
