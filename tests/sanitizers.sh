@@ -3,7 +3,7 @@
 # UndefinedBehaviorSanitizer, and without precompiled headers (so that every header must include
 # what it uses), then runs the I/O, weights, hostile-input and CLI tests on it (the engine's
 # optimisation tests are left to the normal build: under ASan they take too long for CI). Any
-# compile error or sanitizer report fails the run.
+# compile error, failed test or sanitizer report fails the run.
 #   tests/sanitizers.sh BUILD_DIR
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +14,15 @@ cmake --build "$build" --target cloak_io_tests cloak_cli_tests -j2 >/dev/null
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$src/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$build/tests/cloak_io_tests" --gtest_brief=1
+# The two suites side by side: much of their time is the cloak command starting under ASan.
+"$build/tests/cloak_io_tests" --gtest_brief=1 >"$build/io_tests.log" 2>&1 &
+io=$!
 "$build/tests/cloak_cli_tests" --gtest_brief=1 \
-  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*'
+  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*' \
+  >"$build/cli_tests.log" 2>&1 &
+cli=$!
+failed=0
+wait $io || failed=1
+wait $cli || failed=1
+cat "$build/io_tests.log" "$build/cli_tests.log"
+exit $failed

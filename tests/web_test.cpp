@@ -274,6 +274,24 @@ TEST_F(Web, TheQueueIsBoundedInBytes) {
   queue.add(std::move(small));  // a job that fails when its turn comes: its bytes are no picture
 }
 
+// Connects to 127.0.0.1:`port`, sends `request` as it is and returns all it answers.
+std::string raw_answer(int port, const std::string& request) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buffer[65536];
+    for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) answer.append(buffer, n);
+  }
+  ::close(fd);
+  return answer;
+}
+
 // The names in a zip archive held in `bytes`.
 std::vector<std::string> zip_names(const std::string& bytes) {
   zip_error_t err;
@@ -300,8 +318,13 @@ TEST_F(Web, AnyFileNameIsKeptSafelyOrRefusedUpFront) {
     EXPECT_EQ(r->status, 400) << name << ": " << r->body;
     EXPECT_NO_THROW(nlohmann::json::parse(r->body)) << r->body;
   }
-  // Latin-1 (not UTF-8): kept, read as Latin-1; the same name not a picture: 400, not 500.
+  // Latin-1 (not UTF-8): kept, read as Windows-1252; the same name not a picture: 400, not 500.
   EXPECT_EQ(upload("caf\xe9.png", "plain text")->status, 400);
+  auto euro = upload("\x80 \x93quoted\x94.png", png(64, 64));
+  ASSERT_EQ(euro->status, 201) << euro->body;
+  EXPECT_EQ(get_json("/api/jobs/" + std::to_string(id_of(euro))).at("name"),
+            "\xe2\x82\xac \xe2\x80\x9cquoted\xe2\x80\x9d.png");
+  client().Delete("/api/jobs/" + std::to_string(id_of(euro)), auth());
   auto latin = upload("caf\xe9.png", png(64, 64));
   ASSERT_EQ(latin->status, 201) << latin->body;
   // A long name is shortened so that its protected copy can be saved anywhere.
@@ -315,6 +338,14 @@ TEST_F(Web, AnyFileNameIsKeptSafelyOrRefusedUpFront) {
   ASSERT_EQ(done.at("state"), "done") << done.dump();
   EXPECT_EQ(done.at("name"), "caf\xc3\xa9.png");
   EXPECT_EQ(done.at("result_name"), "caf\xc3\xa9-cloaked.png");
+  // The download's name: ASCII in `filename`, the UTF-8 name percent-encoded in `filename*`
+  // (read from the socket: httplib's client decodes percent-escapes in header values).
+  const std::string head = raw_answer(
+      port_, "GET /api/jobs/" + std::to_string(id_of(latin)) + "/result?token=" + server_->token() +
+                 " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) + "\r\n\r\n");
+  EXPECT_NE(head.find("filename=\"caf__-cloaked.png\"; filename*=UTF-8''caf%C3%A9-cloaked.png"),
+            std::string::npos)
+      << head.substr(0, head.find("\r\n\r\n"));
   const auto shortened = wait_for(id_of(long_name));
   EXPECT_EQ(shortened.at("name").get<std::string>(), std::string(196, 'n') + ".png");
   ASSERT_EQ(wait_for(id_of(twin)).at("state"), "done");

@@ -83,7 +83,27 @@ std::string write_unique(const fs::path& dir, const std::string& name,
                                      " files of that name are there already");
 }
 
-// `sent` as UTF-8: what is UTF-8 already is kept, any other byte is read as Latin-1.
+// Windows-1252's characters for the bytes 0x80-0x9F (what browsers take "Latin-1" to mean); its
+// five unassigned bytes stay the C1 controls of the same number.
+constexpr char16_t kWindows1252[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+void append_utf8(std::string& out, unsigned code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else {
+    out += static_cast<char>(0xE0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+}
+
+// `sent` as UTF-8: what is UTF-8 already is kept, any other byte is read as Windows-1252.
 std::string as_utf8(const std::string& sent) {
   std::string out;
   for (std::size_t i = 0; i < sent.size();) {
@@ -103,8 +123,7 @@ std::string as_utf8(const std::string& sent) {
       out.append(sent, i, len);
       i += len;
     } else {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
+      append_utf8(out, c >= 0x80 && c < 0xA0 ? kWindows1252[c - 0x80] : c);
       ++i;
     }
   }

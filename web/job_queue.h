@@ -105,9 +105,10 @@ class JobQueue {
 };
 
 // The name an upload is kept under, from the name it was sent with (any bytes): its base name
-// (after the last / or backslash), bytes that are not UTF-8 read as Latin-1 (old archives, some
-// scripts), at most kMaxNameBytes. Throws cloak::Error (Usage) for control characters, no base name
-// ("", ".", "..", "dir/") and an extension Cloak does not write.
+// (after the last slash or backslash), bytes that are not UTF-8 read as Windows-1252 (what old
+// archives, scripts and browsers mean by Latin-1), at most kMaxNameBytes. Throws cloak::Error
+// (Usage) for control characters, no base name ("", ".", "..", "dir/") and an extension Cloak does
+// not write.
 inline constexpr std::size_t kMaxNameBytes = 200;
 std::string upload_name(const std::string& sent);
 

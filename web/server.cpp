@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <mutex>
 #include <random>
 #include <tuple>
@@ -48,13 +49,24 @@ void send_error(Response& res, int status, const std::string& message) {
   send_json(res, {{"error", message}}, status);
 }
 
+// The download's name as RFC 6266 gives it: an ASCII fallback, and the UTF-8 name percent-encoded.
 void send_file(Response& res, const Download& d, bool attachment) {
   res.set_content(reinterpret_cast<const char*>(d.bytes.data()), d.bytes.size(), d.content_type);
-  std::string name = d.filename;
-  for (char& c : name)
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
-  res.set_header("Content-Disposition",
-                 std::string(attachment ? "attachment" : "inline") + "; filename=\"" + name + "\"");
+  std::string ascii, encoded;
+  for (const char c : d.filename) {
+    const auto u = static_cast<unsigned char>(c);
+    ascii += u < 0x20 || u >= 0x7F || c == '"' || c == '\\' ? '_' : c;
+    if ((u >= '0' && u <= '9') || ((u | 0x20) >= 'a' && (u | 0x20) <= 'z') ||
+        (c != 0 && std::strchr("-._~", c))) {
+      encoded += c;
+    } else {
+      static const char* hex = "0123456789ABCDEF";
+      encoded += {'%', hex[u >> 4], hex[u & 15]};
+    }
+  }
+  res.set_header("Content-Disposition", std::string(attachment ? "attachment" : "inline") +
+                                            "; filename=\"" + ascii + "\"; filename*=UTF-8''" +
+                                            encoded);
 }
 
 std::string field(const Request& req, const std::string& name) {
