@@ -72,7 +72,7 @@ class ConnectionStream : public httplib::Stream {
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd_, events, 0};
-      const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+      const int r = ::poll(&p, 1, static_cast<int>(left.count()));
       if (r > 0) return true;
       if (r < 0 && errno != EINTR) return false;
     }

@@ -165,15 +165,16 @@ struct JobQueue::Job {
 };
 
 std::string upload_name(const std::string& sent) {
-  const std::string name = as_utf8(sent.substr(sent.find_last_of("/\\") + 1));
-  if (has_control(as_utf8(sent))) {
-    std::string shown = as_utf8(sent);
+  const std::string whole = as_utf8(sent);  // '/' and '\\' are never part of a longer character
+  if (has_control(whole)) {
+    std::string shown = whole;
     for (char& c : shown)
       if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = '?';
     throw Error(ErrorKind::Usage, "'" + shown + "': a file name with control characters");
   }
+  const std::string name = whole.substr(whole.find_last_of("/\\") + 1);
   if (name.empty() || name == "." || name == "..")
-    throw Error(ErrorKind::Usage, "'" + as_utf8(sent) + "' is not a file name");
+    throw Error(ErrorKind::Usage, "'" + whole + "' is not a file name");
   if (!format_from_extension(name))
     throw Error(ErrorKind::Usage, name + ": not an image name (.png, .jpg, .webp, .tif, .bmp)");
   if (name.size() <= kMaxNameBytes) return name;
