@@ -3,7 +3,6 @@
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include <exiv2/exiv2.hpp>
 #pragma GCC diagnostic pop
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -538,12 +537,8 @@ TEST_F(Cli, ServeStopsOnCtrlCWhateverClientsDoAndOpensThePageWithoutTheToken) {
   const auto page = read_file(opened);
   EXPECT_NE(std::string(page.begin(), page.end()).find(url), std::string::npos);
   // A client that sends one byte and then nothing: Ctrl-C still stops the server at once.
-  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(url.substr(17))));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const int client = connect_local(std::stoi(url.substr(17)));
+  ASSERT_GE(client, 0);
   ASSERT_EQ(::send(client, "G", 1, MSG_NOSIGNAL), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto interrupted = std::chrono::steady_clock::now();

@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -93,6 +96,18 @@ inline std::vector<std::uint8_t> make_icc_profile() {
 inline void write_bytes(const std::filesystem::path& p, const std::vector<std::uint8_t>& b) {
   std::ofstream(p, std::ios::binary)
       .write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
+}
+
+// A TCP connection to 127.0.0.1:`port`; -1 when it cannot be made. The caller closes it.
+inline int connect_local(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
 }
 
 struct CliRun {

@@ -1,7 +1,6 @@
 // `cloak serve`'s API, through a real HTTP client against the server running in this process.
 #include <httplib.h>
 #include <malloc.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -276,19 +275,14 @@ TEST_F(Web, TheQueueIsBoundedInBytes) {
 
 // Connects to 127.0.0.1:`port`, sends `request` as it is and returns all it answers.
 std::string raw_answer(int port, const std::string& request) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int fd = connect_local(port);
   std::string answer;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-          static_cast<ssize_t>(request.size())) {
+  if (fd >= 0 && ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                     static_cast<ssize_t>(request.size())) {
     char buffer[65536];
     for (ssize_t n; (n = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) answer.append(buffer, n);
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
   return answer;
 }
 
@@ -387,12 +381,8 @@ TEST_F(Web, EveryAnswerForbidsSniffingFramingCachingAndInlineScripts) {
 // A client that sends one byte of a request every `gap` and never finishes it.
 class Dripper {
  public:
-  Dripper(int port, std::chrono::milliseconds gap) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  Dripper(int port, std::chrono::milliseconds gap) : fd_(connect_local(port)) {
+    EXPECT_GE(fd_, 0);
     thread_ = std::thread([this, gap] {
       const std::string request = "GET /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
       for (std::size_t i = 0; !stop_; ++i) {
