@@ -53,7 +53,7 @@ std::string join(const std::vector<std::string>& v) {
 void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
   auto& s = o.job.settings;
   std::string modes, strengths;
-  for (const auto& m : kModes) modes += std::string(m.name) + ": " + m.help + "; ";
+  for (const auto& m : kModes) modes += describe(m.value) + "; ";
   for (const auto& st : kStrengths)
     strengths += (strengths.empty() ? "" : ", ") + describe(st.value);
   one_of(cmd.add_option("--mode", s.mode, modes + "default " + to_string(s.mode)), kModes);
@@ -177,24 +177,31 @@ double now_seconds() {
 }  // namespace
 
 ProgressBar::ProgressBar(const Context& ctx, std::string label)
-    : enabled_(!ctx.quiet && !ctx.json && isatty(STDERR_FILENO)),
+    : bar_(!ctx.quiet && !ctx.json && !ctx.progress_json && isatty(STDERR_FILENO)),
+      lines_(ctx.progress_json),
       label_(std::move(label)),
       start_(now_seconds()) {}
 
 ProgressBar::~ProgressBar() {
-  if (enabled_ && last_percent_ >= 0) std::fprintf(stderr, "\r\033[K");
+  if (bar_ && last_percent_ >= 0) std::fprintf(stderr, "\r\033[K");
 }
 
 bool ProgressBar::operator()(double fraction) {
   const int percent = static_cast<int>(fraction * 100);
-  if (enabled_ && percent != last_percent_) {
+  if ((bar_ || lines_) && percent != last_percent_) {
     last_percent_ = percent;
     const double elapsed = now_seconds() - start_;
     const int eta = fraction > 0 ? static_cast<int>(elapsed * (1 - fraction) / fraction + 0.5) : 0;
-    std::string bar(static_cast<std::size_t>(percent / 5), '#');
-    bar.resize(20, '-');
-    std::fprintf(stderr, "\r\033[K%s [%s] %3d%% ETA %d:%02d", label_.c_str(), bar.c_str(), percent,
-                 eta / 60, eta % 60);
+    if (lines_) {
+      const nlohmann::json line = {{"file", label_}, {"fraction", fraction}, {"eta_s", eta}};
+      std::fprintf(stderr, "%s\n",
+                   line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+      std::string bar(static_cast<std::size_t>(percent / 5), '#');
+      bar.resize(20, '-');
+      std::fprintf(stderr, "\r\033[K%s [%s] %3d%% ETA %d:%02d", label_.c_str(), bar.c_str(),
+                   percent, eta / 60, eta % 60);
+    }
     std::fflush(stderr);
   }
   return !g_interrupted;

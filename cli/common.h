@@ -32,7 +32,8 @@ struct Context {
   std::string device = "cpu";
   std::string precision = "auto";
   bool quiet = false, verbose = false, json = false;
-  std::function<int()> run;  // set by the chosen subcommand
+  bool progress_json = false;  // progress as JSON lines on stderr, for plug-ins
+  std::function<int()> run;    // set by the chosen subcommand
 };
 
 // Options every protecting subcommand takes, and the job they describe. Their defaults are the
@@ -83,7 +84,9 @@ std::pair<Image, Image> read_pair(const std::filesystem::path& original,
 // The audit as a table on stdout, with the attacks that removed the protection named plainly.
 void print_audit(const AuditReport& r, Strength strength);
 
-// A progress bar with ETA on stderr when it is a terminal (and not --quiet/--json); nothing else.
+// A progress bar with ETA on stderr when it is a terminal (and not --quiet/--json); with
+// --progress-json, a JSON line a percent on stderr for whatever runs cloak:
+// {"file":"a.png","fraction":0.42,"eta_s":12}. Nothing otherwise.
 class ProgressBar {
  public:
   ProgressBar(const Context& ctx, std::string label);
@@ -92,7 +95,7 @@ class ProgressBar {
   bool operator()(double fraction);
 
  private:
-  bool enabled_;
+  bool bar_, lines_;
   std::string label_;
   double start_;
   int last_percent_ = -1;
@@ -116,5 +119,6 @@ void add_verify_command(CLI::App& app, Context& ctx);
 void add_audit_command(CLI::App& app, Context& ctx);
 void add_models_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
+void add_settings_command(CLI::App& app, Context& ctx);
 
 }  // namespace cloak::cli

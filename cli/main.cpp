@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", ctx.quiet, "print nothing but errors");
   app.add_flag("-v,--verbose", ctx.verbose, "print more detail");
   app.add_flag("--json", ctx.json, "machine-readable result lines on stdout");
+  app.add_flag("--progress-json", ctx.progress_json,
+               "progress as JSON lines on stderr, one a percent: "
+               "{\"file\":\"a.png\",\"fraction\":0.42,\"eta_s\":12}");
   app.footer("Run 'cloak COMMAND --help' for a command's options and examples.");
   add_protect_command(app, ctx);
   add_batch_command(app, ctx);
@@ -64,6 +67,7 @@ int main(int argc, char** argv) {
   add_audit_command(app, ctx);
   add_models_command(app, ctx);
   add_serve_command(app, ctx);
+  add_settings_command(app, ctx);
   std::string commands;
   bool known = false;
   for (const auto* sub : app.get_subcommands([](CLI::App*) { return true; })) {

@@ -17,8 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "cloak/engine/decoys.h"
+#include "cloak/engine/settings.h"
 #include "cloak/io/file_io.h"
 #include "cloak/pipeline/batch_manifest.h"
 #include "cloak/weights/sha256.h"
@@ -501,6 +504,65 @@ TEST_F(Cli, VersionAndHelpTellWhatThereIs) {
   EXPECT_NE(m.output.find("taesana_encoder"), std::string::npos);
   EXPECT_EQ(run("--precision fp32 models list").code, 0);
   EXPECT_EQ(run("--precision half models list").code, 2);
+}
+
+// What plug-ins read: the settings listing is the library's tables, and every name it lists is
+// one the protect command takes; --progress-json reports the run from start to end.
+TEST_F(Cli, SettingsListTheLibrarysChoicesAndProgressLinesFollowTheRun) {
+  CliRun r = run("settings --json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["modes"].size(), std::size(kModes));
+  ASSERT_EQ(j["strengths"].size(), std::size(kStrengths));
+  ASSERT_EQ(j["presets"].size(), std::size(kPresets));
+  for (std::size_t i = 0; i < std::size(kModes); ++i) {
+    EXPECT_EQ(j["modes"][i]["name"], kModes[i].name);
+    EXPECT_EQ(j["modes"][i]["needs_target"], kModes[i].value == Mode::Poison);
+  }
+  for (std::size_t i = 0; i < std::size(kStrengths); ++i) {
+    EXPECT_EQ(j["strengths"][i]["name"], kStrengths[i].name);
+    EXPECT_EQ(j["strengths"][i]["jpeg_quality"], kStrengths[i].budget.jpeg_quality);
+    EXPECT_EQ(j["strengths"][i]["min_shift_jpeg75"], kStrengths[i].budget.min_shift_jpeg75);
+  }
+  for (std::size_t i = 0; i < std::size(kPresets); ++i)
+    EXPECT_EQ(j["presets"][i]["sweeps"], kPresets[i].sweeps);
+  EXPECT_EQ(j["decoys"].get<std::vector<std::string>>(), decoy_names());
+  const ProtectSettings defaults;
+  EXPECT_EQ(j["defaults"]["mode"], to_string(defaults.mode));
+  EXPECT_EQ(j["defaults"]["strength"], to_string(defaults.strength));
+  EXPECT_EQ(j["defaults"]["preset"], to_string(defaults.preset));
+  EXPECT_EQ(j["defaults"]["decoy"], defaults.decoy);
+  CliRun human = run("settings");
+  EXPECT_EQ(human.code, 0);
+  EXPECT_NE(human.output.find(describe(defaults.strength) + "  [default]"), std::string::npos)
+      << human.output;
+
+  write("art.png", make_test_image(48, 40, 3, false, 8));
+  for (std::size_t i = 0; i < 3; ++i) {
+    const std::string args = "protect art.png --dry-run --target art.png --mode " +
+                             j["modes"][i]["name"].get<std::string>() + " --strength " +
+                             j["strengths"][i]["name"].get<std::string>() + " --preset " +
+                             j["presets"][i]["name"].get<std::string>() + " --decoy " +
+                             j["decoys"][i].get<std::string>();
+    EXPECT_EQ(run(args).code, 0) << args;
+  }
+
+  CliRun p = run("--progress-json protect art.png --preset fast -o p.png");
+  ASSERT_EQ(p.code, 0) << p.output;
+  std::istringstream lines(p.output);
+  std::vector<double> fractions;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const auto l = nlohmann::json::parse(line);
+    EXPECT_EQ(l["file"], "art.png");
+    EXPECT_GE(l["eta_s"].get<int>(), 0);
+    fractions.push_back(l["fraction"]);
+  }
+  ASSERT_GE(fractions.size(), 10u) << p.output;
+  EXPECT_TRUE(std::is_sorted(fractions.begin(), fractions.end()));
+  EXPECT_GE(fractions.front(), 0.0);
+  EXPECT_DOUBLE_EQ(fractions.back(), 1.0);
+  EXPECT_NE(p.output.find("p.png"), std::string::npos) << "the result line is still printed";
 }
 
 TEST_F(Cli, ServeStopsOnCtrlCWhateverClientsDoAndOpensThePageWithoutTheToken) {

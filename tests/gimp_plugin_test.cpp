@@ -58,9 +58,16 @@ TEST_F(GimpPlugin, ProtectsTheSelectionLikeTheLibraryAndKeepsAlpha) {
       protect_copy("RUN-NONINTERACTIVE img drw 0 1 0 " + std::to_string(seed) + " \"\"",
                    "out.png") +
       saved_v0 + protect_copy("RUN-WITH-LAST-VALS img drw 0 0 0 0 \"\"", "out-v0.png");
+  // A selection smaller than the encoders can see: the CLI's refusal, nothing protected.
+  const std::string too_small =
+      "(let* ((img (car (gimp-file-load RUN-NONINTERACTIVE \"in.png\" \"in.png\")))"
+      "       (drw (car (gimp-image-get-active-drawable img))))"
+      "  (gimp-image-select-rectangle img CHANNEL-OP-REPLACE 4 4 20 24)"
+      "  (plug-in-cloak-protect RUN-NONINTERACTIVE img drw 0 1 0 0 \"\"))";
   const std::string cmd = "cd '" + dir_.string() + "' && GIMP2_DIRECTORY='" + profile.string() +
                           "' CLOAK_MODELS='" + models_dir().string() + "' timeout 600 '" + gimp +
-                          "' -i -d -f -b '" + script + "' -b '(gimp-quit 0)' > gimp.log 2>&1";
+                          "' -i -d -f -b '" + script + "' -b '" + too_small +
+                          "' -b '(gimp-quit 0)' > gimp.log 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   std::ifstream log_file(path("gimp.log"));
   const std::string log((std::istreambuf_iterator<char>(log_file)),
@@ -68,6 +75,9 @@ TEST_F(GimpPlugin, ProtectsTheSelectionLikeTheLibraryAndKeepsAlpha) {
   ASSERT_NE(log.find("batch command executed successfully"), std::string::npos) << log;
   // The plug-in says how visible its change is (GIMP's console prints plug-in messages).
   EXPECT_NE(log.find("Butteraugli"), std::string::npos) << log;
+  EXPECT_NE(log.find("20x24 is too small to protect (the encoders see at least 32 px a side)"),
+            std::string::npos)
+      << log;
   Image out = read_image(path("out.png"));
   ASSERT_EQ(out.width, W);
   ASSERT_EQ(out.alpha, in.alpha);

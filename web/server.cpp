@@ -11,6 +11,7 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/engine/settings.h"
+#include "cloak/pipeline/settings_listing.h"
 
 namespace cloak::web {
 
@@ -131,25 +132,6 @@ JobRequest job_request(const Request& req, const FileJob& defaults) {
   return rq;
 }
 
-nlohmann::json settings_json() {
-  nlohmann::json j;
-  for (const auto& m : kModes)
-    j["modes"].push_back({{"name", m.name}, {"label", std::string(m.name) + ": " + m.help}});
-  for (const auto& s : kStrengths)
-    j["strengths"].push_back({{"name", s.name}, {"label", describe(s.value)}});
-  for (const auto& p : kPresets)
-    j["presets"].push_back(
-        {{"name", p.name},
-         {"label", std::string(p.name) + " (" + std::to_string(p.sweeps) + " sweeps)"}});
-  j["decoys"] = decoy_names();
-  const ProtectSettings defaults;
-  j["defaults"] = {{"mode", to_string(defaults.mode)},
-                   {"strength", to_string(defaults.strength)},
-                   {"preset", to_string(defaults.preset)},
-                   {"decoy", defaults.decoy}};
-  return j;
-}
-
 // The job number in the path; 0 (no job has it) when it is too large to be one.
 int job_id(const Request& req) {
   int id = 0;
@@ -209,7 +191,7 @@ bool Server::allowed(const Request& req) const {
 void Server::routes() {
   http_.Get("/", [](const Request&, Response& res) { send_page(res); });
   http_.Get("/api/settings",
-            [](const Request&, Response& res) { send_json(res, settings_json()); });
+            [](const Request&, Response& res) { send_json(res, settings_listing()); });
   http_.Post("/api/jobs", [this](const Request& req, Response& res) {
     try {
       send_json(res, {{"id", jobs_.add(job_request(req, options_.defaults))}}, 201);

@@ -106,8 +106,11 @@ inline std::string to_string(Strength s) {
 inline std::string to_string(Preset p) {
   return choice(kPresets, p).name;
 }
-// What a strength promises, for help texts and dialogs: "medium (no more visible than JPEG q90)".
+// A choice as help texts and dialogs show it: "guard: break what editors and trainers see",
+// "medium (no more visible than JPEG q90)", "fast (8 sweeps)".
+std::string describe(Mode m);
 std::string describe(Strength s);
+std::string describe(Preset p);
 
 struct ProtectSettings {
   Mode mode = Mode::Guard;

@@ -49,15 +49,20 @@ void add_ai_training_optout(ImageMetadata& metadata) {
         "Not to be used to train or fine-tune AI/ML models (protected with Cloak)."}});
 }
 
+void check_large_enough(const std::vector<LoadedModel>& encoders, int width, int height,
+                        const std::string& name) {
+  const int min_side = max_downscale(encoders);
+  if (std::min(width, height) < min_side)
+    throw Error(ErrorKind::Input, name + ": " + std::to_string(width) + "x" +
+                                      std::to_string(height) +
+                                      " is too small to protect (the encoders see at least " +
+                                      std::to_string(min_side) + " px a side)");
+}
+
 FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& image,
                          const std::string& name, const std::filesystem::path& out,
                          const FileJob& job, const ProgressFn& progress) {
-  const int min_side = max_downscale(encoders);
-  if (std::min(image.width, image.height) < min_side)
-    throw Error(ErrorKind::Input, name + ": " + std::to_string(image.width) + "x" +
-                                      std::to_string(image.height) +
-                                      " is too small to protect (the encoders see at least " +
-                                      std::to_string(min_side) + " px a side)");
+  check_large_enough(encoders, image.width, image.height, name);
   check_can_write(image, out);
   FileResult r;
   r.original = image_tensor(image);

@@ -44,6 +44,10 @@ const std::vector<std::string>& output_formats();
 // matching XMP usage-terms statement, keeping everything the artist already wrote.
 void add_ai_training_optout(ImageMetadata& metadata);
 
+// Refuses (cloak::Error naming `name`, one line) a picture smaller than the encoders can see.
+void check_large_enough(const std::vector<LoadedModel>& encoders, int width, int height,
+                        const std::string& name);
+
 // Protects and measures `image`, and encodes the result for `out` (format by extension, metadata
 // kept, opt-out tag added); writes nothing. Refuses, before any work, images smaller than the
 // encoders can see and outputs that cannot hold the image. Throws cloak::Error naming `name`.

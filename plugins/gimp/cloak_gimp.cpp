@@ -75,11 +75,11 @@ std::string capitalised(std::string s) {
   return s;
 }
 
-// A combo box of a table's choices, labelled by `label`, valued by index.
-template <class Choice, std::size_t N, class Label>
-GtkWidget* choice_combo(const Choice (&table)[N], Label&& label) {
+// A combo box of a table's choices, as the library describes them, valued by index.
+template <class Choice, std::size_t N>
+GtkWidget* choice_combo(const Choice (&table)[N]) {
   std::vector<std::string> labels;
-  for (const auto& c : table) labels.push_back(capitalised(label(c)));
+  for (const auto& c : table) labels.push_back(capitalised(cloak::describe(c.value)));
   std::vector<const gchar*> pointers;
   for (const auto& l : labels) pointers.push_back(l.c_str());
   return gimp_int_combo_box_new_array(static_cast<gint>(N), pointers.data());
@@ -126,16 +126,9 @@ bool dialog(Values& v) {
   gtk_table_set_col_spacings(GTK_TABLE(table), 6);
   gtk_container_set_border_width(GTK_CONTAINER(table), 12);
   gtk_box_pack_start(GTK_BOX(gtk_dialog_get_content_area(GTK_DIALOG(dlg))), table, TRUE, TRUE, 0);
-  GtkWidget* mode = add_row(table, 0, "_Mode:", choice_combo(cloak::kModes, [](const auto& c) {
-                              return std::string(c.name) + ": " + c.help;
-                            }));
-  GtkWidget* strength =
-      add_row(table, 1, "_Strength:", choice_combo(cloak::kStrengths, [](const auto& c) {
-                return cloak::describe(c.value);
-              }));
-  GtkWidget* preset = add_row(
-      table, 2,
-      "_Effort:", choice_combo(cloak::kPresets, [](const auto& c) { return std::string(c.name); }));
+  GtkWidget* mode = add_row(table, 0, "_Mode:", choice_combo(cloak::kModes));
+  GtkWidget* strength = add_row(table, 1, "_Strength:", choice_combo(cloak::kStrengths));
+  GtkWidget* preset = add_row(table, 2, "_Effort:", choice_combo(cloak::kPresets));
   GtkWidget* seed = add_row(table, 3, "S_eed:", gtk_spin_button_new_with_range(0, G_MAXINT32, 1));
   GtkWidget* target = add_row(
       table, 4,
@@ -227,6 +220,10 @@ bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::strin
   }
   try {
     const auto encoders = cloak::load_encoders({});
+    gchar* layer = gimp_item_get_name(drawable);
+    const std::string name = layer ? layer : "the layer";
+    g_free(layer);
+    cloak::check_large_enough(encoders, w, h, name);
     gimp_progress_init("Cloak: protecting...");
     auto out = cloak::protect(encoders, {color, mask, bit_depth_of(image)}, settings_of(v),
                               [](double f) { return gimp_progress_update(f); });
