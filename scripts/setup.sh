@@ -7,6 +7,7 @@ packages=(
   nlohmann-json3-dev libexiv2-dev libzip-dev libssl-dev libwebp-dev libcpp-httplib-dev
   libjxl-dev libjxl-devtools
   gimp libgimp2.0-dev
+  krita python3-pyqt5 xvfb xauth
   chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev libfuzzer-14-dev
 )

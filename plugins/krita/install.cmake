@@ -1,0 +1,35 @@
+# Run by `cmake --install build --component krita-plugin`: copies the plug-in into the user's
+# pykrita folder and, since Krita disables new Python plug-ins, enables it in kritarc when kritarc
+# has no entry for it (an artist's "off" stays off). Krita must not be running: it rewrites kritarc
+# when it quits.
+foreach(kind DATA CONFIG)
+  if(NOT "$ENV{XDG_${kind}_HOME}" STREQUAL "")
+    set(${kind} "$ENV{XDG_${kind}_HOME}")
+  elseif(kind STREQUAL "DATA")
+    set(DATA "$ENV{HOME}/.local/share")
+  else()
+    set(CONFIG "$ENV{HOME}/.config")
+  endif()
+endforeach()
+set(pykrita "${DATA}/krita/pykrita")
+file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/cloak_krita.desktop" DESTINATION "${pykrita}")
+file(INSTALL "${CMAKE_CURRENT_LIST_DIR}/cloak_krita" DESTINATION "${pykrita}"
+     FILES_MATCHING PATTERN "*.py")
+
+set(kritarc "${CONFIG}/kritarc")
+set(rc "")
+if(EXISTS "${kritarc}")
+  file(READ "${kritarc}" rc)
+endif()
+if(rc MATCHES "(^|\n)enable_cloak_krita=")
+  message(STATUS "kritarc already says whether Cloak is enabled: left as it is")
+else()
+  if(rc MATCHES "(^|\n)\\[python\\]\n")
+    string(REGEX REPLACE "(^|\n)\\[python\\]\n" "\\1[python]\nenable_cloak_krita=true\n" rc "${rc}")
+  else()
+    string(APPEND rc "\n[python]\nenable_cloak_krita=true\n")
+  endif()
+  file(MAKE_DIRECTORY "${CONFIG}")
+  file(WRITE "${kritarc}" "${rc}")
+  message(STATUS "Enabled Cloak in ${kritarc}: start Krita, then Tools > Scripts > Protect with Cloak...")
+endif()
