@@ -91,7 +91,7 @@ TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
   Image img = make_test_image(96, 96, 3, false, 8);
   write_image(img, path("art.png"));
   write_image(img, path("copy.png"));
-  ASSERT_EQ(cloak_cli(dir_, "protect art.png --seed 1").code, 0);
+  ASSERT_EQ(cloak_cli(dir_, "protect art.png --seed 1 --preset fast").code, 0);
   CliRun yes = cloak_cli(dir_, "audit art.png art-cloaked.png --json --html audit.html");
   ASSERT_EQ(yes.code, 0) << yes.output;
   const auto j = nlohmann::json::parse(yes.output);
@@ -106,7 +106,7 @@ TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
     }
   }
   // `protect --audit` attacks the image it just protected, with the same result.
-  CliRun both = cloak_cli(dir_, "protect art.png -o again.png --seed 1 --audit --json");
+  CliRun both = cloak_cli(dir_, "protect art.png -o again.png --seed 1 --preset fast --audit --json");
   ASSERT_EQ(both.code, 0) << both.output;
   const auto again = nlohmann::json::parse(both.output)["audit"];
   ASSERT_EQ(again["attacks"].size(), j["attacks"].size());
