@@ -174,6 +174,14 @@ TEST_F(Web, EveryRequestNeedsTheSessionToken) {
   EXPECT_NE(page->body.find("<title>Cloak"), std::string::npos);
 }
 
+// The page offers what `cloak settings --json` lists for the plug-ins: one listing, three front
+// ends.
+TEST_F(Web, OffersTheChoicesTheCommandLineLists) {
+  CliRun listed = cloak_cli(std::filesystem::temp_directory_path(), "settings --json");
+  ASSERT_EQ(listed.code, 0) << listed.output;
+  EXPECT_EQ(get_json("/api/settings"), nlohmann::json::parse(listed.output));
+}
+
 TEST_F(Web, RequestsForAnotherHostAreRefused) {
   const std::string port = ":" + std::to_string(port_);
   auto h = auth();

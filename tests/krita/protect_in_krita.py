@@ -174,9 +174,10 @@ def sixteen_bit_with_transparency(cloak, work):
     if check(outcome == "finished", f"next to the .kra: {outcome}: {result}"):
         check(result["file"] == os.path.join(work, "deep-cloaked.png"), f"written {result['file']}")
         with open(result["file"], "rb") as f:
-            header = f.read(26)
-        check(header[24:26] == bytes([16, 6]), f"next to the .kra: PNG depth and colour type "
-              f"{list(header[24:26])}, not 16-bit RGBA")
+            png = f.read()
+        check(png[24:26] == bytes([16, 6]), f"next to the .kra: PNG depth and colour type "
+              f"{list(png[24:26])}, not 16-bit RGBA")
+        check(b"iCCP" in png[:png.find(b"IDAT")], "next to the .kra: no colour profile")
         check(free_name(work, "deep") == os.path.join(work, "deep-cloaked-2.png"),
               "a second PNG would not get a free name")
     doc.close()
