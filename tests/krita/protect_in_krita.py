@@ -254,6 +254,22 @@ def cancel_and_missing_cloak(cloak):
         check(False, "a configured cloak that is not there: accepted")
     except cloak_cli.CloakError as e:
         check(str(e).startswith("/nonexistent/cloak: not an executable"), f"configured: {e}")
+    try:
+        cloak_cli.settings_listing("/nonexistent/cloak")
+        check(False, "settings from a cloak that is not there: accepted")
+    except cloak_cli.CloakError as e:
+        check(str(e).startswith("/nonexistent/cloak: cannot run it") and "\n" not in str(e),
+              f"settings from a missing cloak: {e}")
+    # Refused up front, in one line, before anything is exported.
+    for node, over, want in ((None, {"destination": "file"}, "save the document first"),
+                             (doc.createNode("Empty", "paintlayer"), {}, "'Empty' is empty")):
+        try:
+            ProtectJob(cloak, doc, node, choices(**over)).start()
+            check(False, f"{want}: accepted")
+        except cloak_cli.CloakError as e:
+            check(str(e).startswith(want) and "\n" not in str(e), f"{want}: {e}")
+    left = [f for f in os.listdir(QDir.tempPath()) if f.startswith("cloak-krita-")]
+    check(not left, f"refused up front: left {left} in {QDir.tempPath()}")
     outcome, message, _ = run(ProtectJob("/nonexistent/cloak", doc, None, choices()))
     check(outcome == "failed" and message.startswith("/nonexistent/cloak: cannot start it"),
           f"a cloak that cannot start: {outcome}: {message!r}")
