@@ -9,6 +9,8 @@
 #include "cloak/core/error.h"
 #include "cloak/io/file_io.h"
 #include "cloak/pipeline/batch_manifest.h"
+#include "cloak/pipeline/batch_shard.h"
+#include "cloak/pipeline/batch_status.h"
 #include "cloak/weights/sha256.h"
 
 namespace cloak::cli {
@@ -24,57 +26,6 @@ struct BatchArgs {
   std::string shard;
   ProtectOptions options;
 };
-
-struct Shard {
-  std::uint64_t index = 0, count = 1;
-};
-
-std::uint64_t env_number(const char* name, bool* present) {
-  const char* v = std::getenv(name);
-  *present = v && *v;
-  return *present ? std::strtoull(v, nullptr, 10) : 0;
-}
-
-// "K/N" (0 <= K < N), "auto/N" or "" (K and N from SLURM array variables, or K from a Kubernetes
-// Indexed Job's JOB_COMPLETION_INDEX).
-Shard parse_shard(const std::string& spec) {
-  bool has_id, has_count, has_min, has_k8s;
-  const auto slurm_id = env_number("SLURM_ARRAY_TASK_ID", &has_id);
-  const auto slurm_count = env_number("SLURM_ARRAY_TASK_COUNT", &has_count);
-  const auto slurm_min = env_number("SLURM_ARRAY_TASK_MIN", &has_min);
-  const auto k8s = env_number("JOB_COMPLETION_INDEX", &has_k8s);
-  Shard s;
-  if (spec.empty()) {
-    if (has_id && has_count) s = {slurm_id - slurm_min, slurm_count};
-    return s;
-  }
-  const auto slash = spec.find('/');
-  if (slash == std::string::npos) throw Error(ErrorKind::Usage, "--shard takes K/N, e.g. 0/4");
-  const std::string k = spec.substr(0, slash);
-  try {
-    s.count = std::stoull(spec.substr(slash + 1));
-    if (k == "auto") {
-      if (!has_id && !has_k8s)
-        throw Error(ErrorKind::Usage,
-                    "--shard auto/N: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
-      s.index = has_id ? slurm_id - slurm_min : k8s;
-    } else {
-      s.index = std::stoull(k);
-    }
-  } catch (const std::logic_error&) {
-    throw Error(ErrorKind::Usage, "--shard takes K/N with whole numbers, e.g. 0/4");
-  }
-  if (s.count == 0 || s.index >= s.count)
-    throw Error(ErrorKind::Usage, "--shard " + spec + ": K must be in 0..N-1");
-  return s;
-}
-
-// FNV-1a: the same shard for the same relative path on every machine.
-std::uint64_t stable_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
 
 bool is_inside(const fs::path& path, const fs::path& dir) {
   const auto rel = path.lexically_relative(dir);
@@ -166,7 +117,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
   std::vector<fs::path> all_inputs;
   for (std::size_t i = 0; i < all.size(); ++i) {
     all_inputs.push_back(all[i].in);
-    if (stable_hash(all_keys[i]) % shard.count != shard.index) continue;
+    if (shard_of(all_keys[i], shard.count) != shard.index) continue;
     files.push_back(all[i]);
     keys.push_back(all_keys[i]);
   }
@@ -182,6 +133,13 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
                                 : "cloak-manifest.json");
   inputs.refuse_as_output(manifest_file);
   BatchManifest manifest(manifest_file, a.resume);
+  if (shard.count > 1 && manifest.version() < 2)
+    throw Error(ErrorKind::Usage, manifest_file.string() +
+                                      ": was started by an older cloak that chose shards "
+                                      "differently; finish it with that version, or start the "
+                                      "batch again in a new folder");
+  manifest.set_plan(shard.name(), files.size(), all.size());
+  manifest.save();
   // What killed runs left half-written; the lock says no other batch is writing here.
   remove_stale_temporaries(outdir);
   for (const auto& e : fs::recursive_directory_iterator(outdir, ec))
@@ -238,6 +196,10 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       e["status"] = "done";
       e["output_sha256"] = e["pending_sha256"];
       e.erase("pending_sha256");
+      e["megapixels"] = static_cast<double>(r.original.size(2) * r.original.size(3)) / 1e6;
+      e["seconds"] = r.run.seconds;
+      e["psnr"] = r.report.psnr;
+      e["shift_jpeg75"] = mean_shift_jpeg75(r.report);
       manifest.save();
       ++done;
       print_result(ctx, in, out, job, r);
@@ -261,14 +223,63 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
   return failed ? kPartial : kOk;
 }
 
+std::string counts_text(const ImageCounts& c) {
+  std::string text;
+  const auto add = [&text](std::size_t n, const char* what) {
+    if (n) text += (text.empty() ? "" : ", ") + std::to_string(n) + " " + what;
+  };
+  add(c.done, "done");
+  add(c.failed, "failed");
+  add(c.running, "running");
+  add(c.pending, "pending");
+  return text.empty() ? "nothing to do" : text;
+}
+
+// cloak batch status OUT: exit 0 when every image is done, 1 while some are pending or running,
+// 3 when all have been tried and some failed.
+int run_status(const Context& ctx, const fs::path& folder) {
+  const BatchStatus st = read_batch_status(folder);
+  const ImageCounts& n = st.images;
+  if (ctx.json) {
+    std::cout << to_json(st).dump() << std::endl;
+  } else {
+    std::cout << folder.string() << ": " << n.done + n.failed + n.running + n.pending
+              << " images in " << st.shards.size() << " shard" << (st.shards.size() > 1 ? "s" : "")
+              << ": " << counts_text(n) << "\n";
+    for (const auto& s : st.shards) {
+      std::cout << "  shard " << s.shard << ": ";
+      if (!s.started)
+        std::cout << "not started" << (s.images.pending ? ", about " : "")
+                  << (s.images.pending ? counts_text(s.images) : "") << "\n";
+      else
+        std::cout << (s.running_on ? "running, " + s.running_on->describe() + ": " : "")
+                  << counts_text(s.images)
+                  << (s.interrupted ? "; interrupted, run it again with --resume" : "") << "\n";
+    }
+    if (!st.failed.empty()) std::cout << "failed:\n";
+    for (const auto& f : st.failed) std::cout << "  " << f.error << "\n";
+    if (n.done) {
+      std::ostringstream totals;
+      totals.precision(3);
+      totals << "done: " << n.done << (n.done == 1 ? " image, " : " images, ") << st.megapixels
+             << " megapixels, " << static_cast<long>(st.seconds + 0.5) << " s of protection";
+      if (st.mean_psnr) totals << "; mean PSNR " << *st.mean_psnr << " dB";
+      if (st.mean_shift_jpeg75)
+        totals << ", mean latent shift after JPEG q75 " << *st.mean_shift_jpeg75;
+      std::cout << totals.str() << "\n";
+    }
+  }
+  if (n.pending || n.running) return kFailure;
+  return n.failed ? kPartial : kOk;
+}
+
 }  // namespace
 
 void add_batch_command(CLI::App& app, Context& ctx) {
   auto args = std::make_shared<BatchArgs>();
   auto* cmd = app.add_subcommand("batch", "Protect a whole folder or list of images, resumably");
   cmd->add_option("SOURCE", args->source,
-                  "a folder of images, or a text file listing one path a line")
-      ->required();
+                  "a folder of images, or a text file listing one path a line");
   cmd->add_option("-o,--output", args->outdir,
                   "output folder (default: SOURCE-cloaked); mirrors the tree");
   cmd->add_flag("-r,--recursive", args->recursive, "include sub-folders");
@@ -282,8 +293,25 @@ void add_batch_command(CLI::App& app, Context& ctx) {
       "  cloak batch portfolio/ -o portfolio-cloaked/ -r\n"
       "  cloak batch portfolio/ -o out/ -r --resume        after Ctrl-C or a crash\n"
       "  cloak batch list.txt -o out/ --shard 2/8          the third of 8 machines\n"
+      "  cloak batch status out/                            where every shard stands\n"
       "Exit status: 0 all done, 3 some files failed (each reported), 130 interrupted.");
-  cmd->callback([&ctx, args] { ctx.run = [&ctx, args] { return run_batch(ctx, *args); }; });
+  auto folder = std::make_shared<fs::path>();
+  auto* status = cmd->add_subcommand(
+      "status", "Where a batch stands, over all its shards: done, failed, running, pending");
+  status->add_option("OUT", *folder, "the batch's output folder")->required();
+  status->footer(
+      "Reads every shard's manifest in OUT and changes none. --json (before or after) for "
+      "scripts.\n"
+      "Exit status: 0 all done, 1 some still pending or running, 3 all tried and some failed.");
+  cmd->callback([&ctx, args, status, folder] {
+    if (status->parsed()) {
+      ctx.run = [&ctx, folder] { return run_status(ctx, *folder); };
+      return;
+    }
+    if (args->source.empty())
+      throw CLI::RequiredError("SOURCE (a folder or a list of images; or: cloak batch status OUT)");
+    ctx.run = [&ctx, args] { return run_batch(ctx, *args); };
+  });
 }
 
 }  // namespace cloak::cli

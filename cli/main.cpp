@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
     return version_text();
   });
   app.add_option("--models", ctx.models_dir, "folder with the surrogate weights");
-  app.add_option("--threads", ctx.threads, "CPU threads (default: all cores)");
+  app.add_option("--threads", ctx.threads,
+                 "CPU threads (default: the cores this process is given: its affinity, cgroup "
+                 "quota, SLURM_CPUS_PER_TASK)");
   app.add_option("--device", ctx.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--precision", ctx.precision,
                  "auto: bfloat16 surrogates on CPUs that have it (AVX512-BF16), else float32; "

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -24,6 +25,8 @@
 #include "cloak/engine/settings.h"
 #include "cloak/io/file_io.h"
 #include "cloak/pipeline/batch_manifest.h"
+#include "cloak/pipeline/batch_shard.h"
+#include "cloak/pipeline/cpu_share.h"
 #include "cloak/weights/sha256.h"
 #include "test_support.h"
 
@@ -292,15 +295,27 @@ TEST_F(Cli, KilledAtTwentyRandomPointsABatchLosesNothingAndRedoesNothing) {
       EXPECT_EQ(it->second, st.st_ino) << out << " was redone";
     }
   }
-  // A temporary from a dead writer, as a kill during the final write leaves one.
+  // Temporaries as a kill during the final write leaves them: from a dead writer on this machine,
+  // and from one on another machine sharing the folder, an hour ago. A fresh one from another
+  // machine may be a live write there: it stays.
   pid_t dead = fork();
   if (dead == 0) _exit(0);
   waitpid(dead, nullptr, 0);
-  const fs::path stale = path("out/sub/.p1.png.cloak-" + std::to_string(dead) + "-AbC123");
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  const fs::path stale =
+      path("out/sub/.p1.png.cloak-" + std::string(host) + "-" + std::to_string(dead) + "-AbC123");
+  const fs::path abandoned = path("out/.p0.png.cloak-node-7-" + std::to_string(dead) + "-XyZ789");
+  const fs::path live_elsewhere = path("out/.p2.png.cloak-node-7-1-QrS456");
   fs::create_directories(stale.parent_path());
-  write_bytes(stale, {1, 2, 3});
+  for (const auto& f : {stale, abandoned, live_elsewhere}) write_bytes(f, {1, 2, 3});
+  fs::last_write_time(abandoned, fs::file_time_type::clock::now() - std::chrono::minutes(61));
   CliRun last = run("batch in -o out -r --resume --preset fast");
   ASSERT_EQ(last.code, 0) << last.output;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_FALSE(fs::exists(abandoned));
+  EXPECT_TRUE(fs::exists(live_elsewhere));
+  fs::remove(live_elsewhere);
   for (int i = 0; i < n; ++i) {
     const fs::path out =
         path("out/" + std::string(i % 2 ? "sub/" : "") + "p" + std::to_string(i) + ".png");
@@ -399,8 +414,8 @@ TEST_F(Cli, OneBadFileFailsAloneInABatch) {
 
 TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
   fs::create_directories(path("in"));
-  for (int i = 0; i < 3; ++i)
-    write("in/p" + std::to_string(i) + ".png", make_test_image(64, 64, 3, false, 8));
+  for (int i = 0; i < 5; ++i)
+    write("in/p" + std::to_string(i) + ".png", make_test_image(96, 96, 3, false, 8));
   pid_t first = spawn_cli(dir_, {"batch", "in", "-o", "out", "--preset", "fast"});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (!fs::exists(path("out/cloak-manifest.json")) &&
@@ -410,15 +425,17 @@ TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
   int status = 0;
   waitpid(first, &status, 0);
   EXPECT_EQ(second.code, 1) << second.output;
-  EXPECT_NE(second.output.find("out: another cloak batch is working in this folder"),
+  EXPECT_NE(second.output.find("out: another cloak batch is working in this folder (cloak on "),
             std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("(pid " + std::to_string(first) + ", since "), std::string::npos)
       << second.output;
   EXPECT_EQ(WEXITSTATUS(status), 0);
   const auto final_manifest = manifest_of(path("out/cloak-manifest.json"));
   for (const auto& [key, e] : final_manifest["files"].items())
     EXPECT_EQ(e["status"], "done") << key;
   CliRun again = run("batch in -o out --resume --preset fast");
-  EXPECT_NE(again.output.find("0 protected, 3 already done"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("0 protected, 5 already done"), std::string::npos) << again.output;
 }
 
 TEST_F(Cli, ModelsFetchRepairsADamagedFileAndReportsNetworkErrorsInOneLine) {
@@ -477,6 +494,238 @@ TEST_F(Cli, ShardsPartitionTheFilesExactly) {
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 12u);
   CliRun bad = run("batch in -o out --shard 3/3");
   EXPECT_EQ(bad.code, 2);
+}
+
+// Paths as an artist's archive holds them: dated and client folders, camera and scan names.
+std::vector<std::string> archive_paths(int n) {
+  const char* folders[] = {"2019/commissions", "2019/personal", "2020/commissions/client-a",
+                           "2020/studies",     "2021/Sketches", "2021/finals",
+                           "portfolio",        "wip/2022-03",   "wip/2022-04",
+                           "archive/scans"};
+  const char* names[] = {"IMG_%04d.png", "sketch-%03d.jpg", "Final_v%d.png", "scan%05d.tif",
+                         "%d.webp"};
+  std::vector<std::string> paths;
+  for (int i = 0; i < n; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof(name), names[i % 5], i * 7 % 997);
+    paths.push_back(std::string(folders[i % 10]) + "/" + name);
+  }
+  return paths;
+}
+
+TEST_F(Cli, ShardsAreBalancedAndEveryCharacterOfAPathCounts) {
+  // A hash split is binomial: for 1000 paths the standard deviation is at most 16 images; each
+  // shard must hold its share within 4% of the batch.
+  const auto paths = archive_paths(1000);
+  for (std::uint64_t n : {2, 3, 4, 8, 16}) {
+    std::vector<int> count(n);
+    for (const auto& p : paths) ++count[shard_of(p, n)];
+    for (std::uint64_t k = 0; k < n; ++k)
+      EXPECT_NEAR(count[k], 1000.0 / n, 40) << "shard " << k << " of " << n;
+  }
+  // FNV-1a alone, modulo a power of two, never separates names that differ only in a letter's
+  // case (the bits above the modulus): every such pair shared a shard. Mixed, about half do.
+  int together = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string name = "ketch-" + std::to_string(i) + ".png";
+    together += shard_of("S" + name, 2) == shard_of("s" + name, 2);
+  }
+  EXPECT_GT(together, 70);
+  EXPECT_LT(together, 130);
+}
+
+std::map<std::string, int> dry_run_shards(const std::function<CliRun(const std::string&)>& run,
+                                          int n) {
+  std::map<std::string, int> shard_of_file;
+  for (int k = 0; k < n; ++k) {
+    CliRun r =
+        run("batch in -o out -r --dry-run --shard " + std::to_string(k) + "/" + std::to_string(n));
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);)
+      EXPECT_TRUE(shard_of_file.emplace(line.substr(0, line.find(" -> ")), k).second) << line;
+  }
+  return shard_of_file;
+}
+
+TEST_F(Cli, ShardsSplitFoldersAndKeepEachFileWhereItWasAsTheBatchGrows) {
+  // The case that put a folder in one shard: a0..a5, half of them in sub/.
+  fs::create_directories(path("in/sub"));
+  for (int i = 0; i < 6; ++i)
+    write_bytes(path("in/" + std::string(i < 3 ? "" : "sub/") + "a" + std::to_string(i) + ".png"),
+                {});
+  const auto runner = [this](const std::string& args) { return run(args); };
+  const auto before = dry_run_shards(runner, 2);
+  ASSERT_EQ(before.size(), 6u);
+  std::set<int> used;
+  for (const auto& [file, k] : before) {
+    used.insert(k);
+    EXPECT_EQ(static_cast<std::uint64_t>(k), shard_of(fs::path(file).lexically_relative("in"), 2))
+        << file;
+  }
+  EXPECT_EQ(used.size(), 2u);
+  for (int i = 6; i < 30; ++i) write_bytes(path("in/sub/b" + std::to_string(i) + ".png"), {});
+  const auto after = dry_run_shards(runner, 2);
+  EXPECT_EQ(after.size(), 30u);
+  for (const auto& [file, k] : before) EXPECT_EQ(after.at(file), k) << file;
+}
+
+TEST_F(Cli, BatchStatusCountsEveryShardNamesTheFailuresAndChangesNothing) {
+  fs::create_directories(path("in/sub"));
+  for (int i = 0; i < 6; ++i)
+    write("in/" + std::string(i < 3 ? "" : "sub/") + "a" + std::to_string(i) + ".png",
+          make_test_image(40 + 4 * i, 32, 3, false, 8));
+  auto png = encode_image(make_test_image(40, 32, 3, false, 8), "bad.png", 90);
+  png.resize(png.size() / 2);
+  write_bytes(path("in/bad.png"), png);
+  const int bad_shard = static_cast<int>(shard_of("bad.png", 3));
+  const auto shard_run = [&](int k) {
+    return run("batch in -o out -r --preset fast --shard " + std::to_string(k) + "/3");
+  };
+  CliRun first = shard_run(bad_shard);
+  EXPECT_EQ(first.code, 3) << first.output;
+  const auto manifest = path("out/cloak-manifest." + std::to_string(bad_shard) + "-of-3.json");
+  const auto manifest_bytes = read_file(manifest);
+
+  CliRun partial = run("batch status out");
+  EXPECT_EQ(partial.code, 1) << partial.output;  // some still pending
+  EXPECT_NE(partial.output.find("out: 7 images in 3 shards: "), std::string::npos)
+      << partial.output;
+  EXPECT_NE(partial.output.find("not started, about "), std::string::npos) << partial.output;
+  EXPECT_NE(partial.output.find("failed:\n  in/bad.png: "), std::string::npos) << partial.output;
+  EXPECT_EQ(read_file(manifest), manifest_bytes);
+
+  for (int k = 0; k < 3; ++k) {
+    if (k == bad_shard) continue;
+    EXPECT_EQ(shard_run(k).code, 0);
+  }
+  CliRun all = run("batch status out --json");
+  EXPECT_EQ(all.code, 3) << all.output;  // all tried, one failed
+  const auto j = nlohmann::json::parse(all.output);
+  EXPECT_EQ(j["images"]["done"], 6);
+  EXPECT_EQ(j["images"]["failed"], 1);
+  EXPECT_EQ(j["images"]["pending"], 0);
+  EXPECT_EQ(j["images"]["running"], 0);
+  ASSERT_EQ(j["failed"].size(), 1u);
+  EXPECT_EQ(j["failed"][0]["image"], "bad.png");
+  EXPECT_EQ(j["failed"][0]["error"].get<std::string>().rfind("in/bad.png: ", 0), 0u);
+  double megapixels = 0;
+  for (int i = 0; i < 6; ++i) megapixels += (40 + 4 * i) * 32 / 1e6;
+  EXPECT_NEAR(j["megapixels"].get<double>(), megapixels, 1e-9);
+  EXPECT_GT(j["mean_psnr"].get<double>(), 20);
+  EXPECT_GT(j["mean_shift_jpeg75"].get<double>(), 0);
+  EXPECT_EQ(j["shards"].size(), 3u);
+  int per_shard = 0;
+  for (const auto& shard : j["shards"]) per_shard += shard["images"]["done"].get<int>();
+  EXPECT_EQ(per_shard, 6);
+  EXPECT_EQ(read_file(manifest), manifest_bytes);
+
+  // Mended, the failed image is protected on resume, and the batch is done.
+  fs::remove(path("in/bad.png"));
+  write("in/bad.png", make_test_image(40, 32, 3, false, 8));
+  CliRun mended =
+      run("batch in -o out -r --preset fast --resume --shard " + std::to_string(bad_shard) + "/3");
+  EXPECT_EQ(mended.code, 0) << mended.output;
+  CliRun done = run("batch status out");
+  EXPECT_EQ(done.code, 0) << done.output;
+  EXPECT_NE(done.output.find("out: 7 images in 3 shards: 7 done\n"), std::string::npos)
+      << done.output;
+  EXPECT_EQ(run("batch status in").code, 1);  // no batch there
+}
+
+// The start time of process `pid` as /proc/PID/stat gives it (field 22).
+std::string start_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) fields >> field;
+  return field;
+}
+
+TEST_F(Cli, ALockLeftByADeadProcessIsTakenOverAndAnotherMachinesIsNamed) {
+  fs::create_directories(path("in"));
+  write("in/p0.png", make_test_image(40, 32, 3, false, 8));
+  ASSERT_EQ(run("batch in -o out --preset fast").code, 0);
+  const fs::path lock = path("out/cloak-manifest.json.lock");
+  EXPECT_EQ(fs::file_size(lock), 0u);  // released: no holder
+  char host_name[256] = {};
+  gethostname(host_name, sizeof(host_name) - 1);
+  const std::string host = host_name;
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string boot_id;
+  std::getline(boot, boot_id);
+  const auto holder = [&](const std::string& h, pid_t pid, const std::string& ticks,
+                          const std::string& job) {
+    const std::string text = "{\"host\":\"" + h + "\",\"boot_id\":\"" + boot_id +
+                             "\",\"pid\":" + std::to_string(pid) + ",\"start_ticks\":" + ticks +
+                             ",\"since\":\"2026-12-02T08:00:00Z\",\"slurm_job\":\"" + job + "\"}";
+    write_bytes(lock, std::vector<std::uint8_t>(text.begin(), text.end()));
+  };
+  const auto added = [&](int i) {
+    write("in/p" + std::to_string(i) + ".png", make_test_image(40, 32, 3, false, 8));
+  };
+  // This machine, a process that is gone (killed, preempted): taken over.
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  holder(host, dead, "1", "");
+  EXPECT_EQ(run("batch status out").code, 0);  // not running
+  added(1);
+  CliRun over_dead = run("batch in -o out --preset fast --resume");
+  EXPECT_EQ(over_dead.code, 0) << over_dead.output;
+  EXPECT_NE(over_dead.output.find("1 protected, 1 already done"), std::string::npos)
+      << over_dead.output;
+
+  // This machine, a live process (this test) that says it holds the lock: refused.
+  holder(host, getpid(), start_ticks(getpid()), "");
+  added(2);
+  CliRun live = run("batch in -o out --preset fast --resume");
+  EXPECT_EQ(live.code, 1) << live.output;
+  EXPECT_NE(live.output.find("out: another cloak batch is working in this folder (cloak on " +
+                             host + " (pid " + std::to_string(getpid()) + ", since "),
+            std::string::npos)
+      << live.output;
+  // The same PID started at another time is another process: taken over.
+  holder(host, getpid(), "1", "");
+  EXPECT_EQ(run("batch in -o out --preset fast --resume").code, 0);
+
+  // Another machine sharing the folder: it cannot be checked, so it is named, never overridden,
+  // unless this is the same Slurm job, requeued.
+  holder("node-7", 4242, "99", "77");
+  CliRun status = run("batch status out");
+  EXPECT_EQ(status.code, 0) << status.output;  // every image it knows of is done
+  EXPECT_NE(status.output.find("running, cloak on node-7 (pid 4242, since 2026-12-02T08:00:00Z, "
+                               "Slurm job 77)"),
+            std::string::npos)
+      << status.output;
+  added(3);
+  CliRun elsewhere = run("batch in -o out --preset fast --resume");
+  EXPECT_EQ(elsewhere.code, 1) << elsewhere.output;
+  EXPECT_NE(elsewhere.output.find("cloak: out/cloak-manifest.json.lock: held by cloak on node-7 "
+                                  "(pid 4242, since 2026-12-02T08:00:00Z, Slurm job 77), which "
+                                  "cannot be checked from here; if that run is over, delete this "
+                                  "lock file and run again\n"),
+            std::string::npos)
+      << elsewhere.output;
+  EXPECT_EQ(run("batch in -o out --preset fast --resume", "SLURM_JOB_ID=78 ").code, 1);
+  CliRun requeued = run("batch in -o out --preset fast --resume", "SLURM_JOB_ID=77 ");
+  EXPECT_EQ(requeued.code, 0) << requeued.output;
+  EXPECT_NE(requeued.output.find("1 protected, 3 already done"), std::string::npos)
+      << requeued.output;
+  EXPECT_EQ(fs::file_size(lock), 0u);
+}
+
+TEST_F(Cli, ThreadsFollowTheCoresTheSchedulerGives) {
+  EXPECT_EQ(cpus_from_cgroup_quota("200000 100000"), 2);
+  EXPECT_EQ(cpus_from_cgroup_quota("150000 100000"), 2);  // 1.5 CPUs: two threads, one half-idle
+  EXPECT_EQ(cpus_from_cgroup_quota("50000 100000"), 1);
+  EXPECT_EQ(cpus_from_cgroup_quota("max 100000"), 0);
+  EXPECT_EQ(cpus_from_cgroup_quota(""), 0);
+  CliRun slurm = run("--version", "SLURM_CPUS_PER_TASK=1 ");
+  EXPECT_NE(slurm.output.find("\nthreads 1\n"), std::string::npos) << slurm.output;
+  CliRun pinned = run_shell("cd '" + dir_.string() + "' && taskset -c 0 " CLOAK_CLI " --version");
+  EXPECT_NE(pinned.output.find("\nthreads 1\n"), std::string::npos) << pinned.output;
 }
 
 TEST_F(Cli, OpenMpWorkersSpinBrieflyUnlessTheUserSaysOtherwise) {

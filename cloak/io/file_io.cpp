@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "cloak/core/error.h"
@@ -17,14 +19,31 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Temporaries are named ".NAME.cloak-PID-XXXXXX": the PID tells whether their writer still runs.
+// Temporaries are named ".NAME.cloak-HOST-PID-XXXXXX": the host and PID tell whether their writer
+// still runs (folders may be shared by the machines of a cluster).
 constexpr const char* kTempTag = ".cloak-";
+// No write takes this long: a temporary this old was left by a writer that died elsewhere.
+constexpr auto kAbandoned = std::chrono::hours(1);
 
 std::string temp_template(const fs::path& file) {
-  return "." + file.filename().string() + kTempTag + std::to_string(getpid()) + "-XXXXXX";
+  return "." + file.filename().string() + kTempTag + host_name() + "-" + std::to_string(getpid()) +
+         "-XXXXXX";
 }
 
 }  // namespace
+
+std::string read_first_line(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string host_name() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
 
 std::vector<std::uint8_t> read_file(const fs::path& file) {
   const auto fail = [&](const std::string& why) {
@@ -51,15 +70,22 @@ std::vector<std::uint8_t> read_file(const fs::path& file) {
 
 void remove_stale_temporaries(const fs::path& dir) {
   std::error_code ec;
+  const std::string host = host_name();
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     const auto tag = name.rfind(kTempTag);
     if (name.empty() || name[0] != '.' || tag == std::string::npos) continue;
+    // HOST-PID-XXXXXX, the host possibly with dashes of its own.
     const std::string rest = name.substr(tag + std::strlen(kTempTag));
-    const auto dash = rest.find('-');
-    if (dash == std::string::npos || rest.size() != dash + 7) continue;
-    const pid_t pid = static_cast<pid_t>(std::strtol(rest.substr(0, dash).c_str(), nullptr, 10));
-    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(it->path(), ec);
+    if (rest.size() < 10 || rest[rest.size() - 7] != '-') continue;
+    const std::string writer = rest.substr(0, rest.size() - 7);
+    const auto dash = writer.rfind('-');
+    if (dash == std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(writer.c_str() + dash + 1, nullptr, 10));
+    const bool dead_here =
+        writer.substr(0, dash) == host && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+    const auto age = fs::file_time_type::clock::now() - fs::last_write_time(it->path(), ec);
+    if (dead_here || (!ec && age > kAbandoned)) fs::remove(it->path(), ec);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -20,7 +21,16 @@ std::vector<std::uint8_t> read_file(const std::filesystem::path& file);
 void write_file_atomic(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes,
                        bool overwrite);
 
-// Removes the temporary files that Cloak processes no longer running left in `dir` (one level).
+// The first line of a small text file (a /proc or /sys entry), without its newline; "" when it
+// cannot be read.
+std::string read_first_line(const std::filesystem::path& file);
+
+// This machine's name (gethostname).
+std::string host_name();
+
+// Removes the temporary files that Cloak processes no longer running left in `dir` (one level):
+// those of this machine whose process is gone, and any over an hour old (a writer that died on
+// another machine sharing the folder; a live write takes seconds).
 void remove_stale_temporaries(const std::filesystem::path& dir);
 
 // The files a run reads, by identity (device and inode), so that no path Cloak writes can reach

@@ -1,9 +1,5 @@
 #include "cloak/pipeline/batch_manifest.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include "cloak/core/error.h"
 #include "cloak/io/file_io.h"
 
@@ -11,33 +7,21 @@ namespace cloak {
 
 namespace fs = std::filesystem;
 
-BatchManifest::BatchManifest(fs::path file, bool resume) : file_(std::move(file)) {
-  const fs::path lock = file_.string() + ".lock";
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0)
-    throw Error(ErrorKind::Output, lock.string() + ": cannot create the batch lock file");
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    ::close(lock_fd_);
-    throw Error(ErrorKind::Output, file_.parent_path().string() +
-                                       ": another cloak batch is working in this folder; wait "
-                                       "for it to finish");
-  }
+BatchManifest::BatchManifest(fs::path file, bool resume)
+    : file_(std::move(file)), lock_(file_.string() + ".lock") {
   if (!fs::exists(file_)) return;
-  if (!resume) {
-    ::close(lock_fd_);
+  if (!resume)
     throw Error(ErrorKind::Usage, file_.parent_path().string() +
                                       ": holds an earlier batch; pass --resume to continue it");
-  }
-  try {
-    data_ = parse(read_file(file_), file_.string());
-  } catch (...) {
-    ::close(lock_fd_);
-    throw;
-  }
+  data_ = parse(read_file(file_), file_.string());
 }
 
-BatchManifest::~BatchManifest() {
-  ::close(lock_fd_);
+void BatchManifest::set_plan(const std::string& shard, std::size_t shard_images,
+                             std::size_t batch_images) {
+  data_["version"] = 2;
+  data_["shard"] = shard;
+  data_["images"] = shard_images;
+  data_["batch_images"] = batch_images;
 }
 
 void BatchManifest::save() const {
@@ -62,9 +46,16 @@ nlohmann::json BatchManifest::parse(const std::vector<std::uint8_t>& bytes,
     for (const char* field : kTextFields)
       if (e.contains(field) && !e[field].is_string())
         throw damaged("entry \"" + key + "\": " + field + " is not text");
+    for (const char* field : {"megapixels", "seconds", "psnr", "shift_jpeg75"})
+      if (e.contains(field) && !e[field].is_number())
+        throw damaged("entry \"" + key + "\": " + field + " is not a number");
     if (e.contains("settings") && !e["settings"].is_object())
       throw damaged("entry \"" + key + "\": settings is not an object");
   }
+  for (const char* field : {"version", "images", "batch_images"})
+    if (data.contains(field) && !data[field].is_number_unsigned())
+      throw damaged(std::string(field) + " is not a count");
+  if (data.contains("shard") && !data["shard"].is_string()) throw damaged("shard is not text");
   return data;
 }
 

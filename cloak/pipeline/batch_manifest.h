@@ -1,6 +1,9 @@
 // The record `cloak batch` keeps in its output folder, so that an interrupted batch resumes without
 // redoing or clobbering anything: per input (keyed by its path relative to the batch's base), the
-// input's SHA-256, the settings, the status and the SHA-256 of the output this batch wrote.
+// input's SHA-256, the settings, the status and the SHA-256 of the output this batch wrote, and
+// what the status view totals (megapixels, seconds, PSNR, shift). A sharded batch keeps one
+// manifest per shard ("cloak-manifest.K-of-N.json"), each saying which shard it is and how many
+// images its shard and the whole batch hold.
 #pragma once
 
 #include <cstdint>
@@ -9,14 +12,15 @@
 #include <string>
 #include <vector>
 
+#include "cloak/pipeline/batch_lock.h"
+
 namespace cloak {
 
 class BatchManifest {
  public:
-  // Locks `file` for this process (another batch on it is refused, not waited for), then reads it
-  // when it exists, which needs `resume`. Throws cloak::Error naming the file.
+  // Locks `file` for this process (another batch on it is refused, not waited for: BatchLock),
+  // then reads it when it exists, which needs `resume`. Throws cloak::Error naming the file.
   BatchManifest(std::filesystem::path file, bool resume);
-  ~BatchManifest();
   BatchManifest(const BatchManifest&) = delete;
   BatchManifest& operator=(const BatchManifest&) = delete;
 
@@ -28,6 +32,10 @@ class BatchManifest {
     if (e.is_null()) e = nlohmann::json::object();
     return e;
   }
+  // The format's version: 2 since shards are chosen by the mixed hash (batch_shard.h); 1 before.
+  int version() const { return data_.value("version", 1); }
+  // This run's plan: shard "K/N", the images it is to protect and those of the whole batch.
+  void set_plan(const std::string& shard, std::size_t shard_images, std::size_t batch_images);
   // Writes the manifest atomically.
   void save() const;
 
@@ -37,8 +45,8 @@ class BatchManifest {
 
  private:
   std::filesystem::path file_;
-  int lock_fd_ = -1;
-  nlohmann::json data_ = {{"version", 1}, {"files", nlohmann::json::object()}};
+  BatchLock lock_;
+  nlohmann::json data_ = {{"version", 2}, {"files", nlohmann::json::object()}};
 };
 
 }  // namespace cloak

@@ -1,15 +1,8 @@
 #include "cloak/pipeline/surrogates.h"
 
 #include <torch/torch.h>
-#include <unistd.h>
-
-#include <algorithm>
 
 namespace cloak {
-
-int default_threads() {
-  return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-}
 
 std::vector<LoadedModel> load_encoders(const SurrogateOptions& o) {
   at::set_num_threads(o.threads > 0 ? o.threads : default_threads());

@@ -11,13 +11,11 @@
 #include <vector>
 
 #include "cloak/engine/precision.h"
+#include "cloak/pipeline/cpu_share.h"
 #include "cloak/report/audit.h"
 #include "cloak/weights/model_store.h"
 
 namespace cloak {
-
-// libtorch's CPU threads unless asked otherwise: one per online core.
-int default_threads();
 
 struct SurrogateOptions {
   std::optional<std::filesystem::path> models_dir;  // searched first (model_search_path)
