@@ -1,12 +1,18 @@
 // The batch manifest parser: any input gives a checked manifest or a cloak::Error, and a checked
-// manifest can be read the way `cloak batch` reads it.
+// manifest can be read the way `cloak batch` and `cloak batch status` read it.
 #include "cloak/core/error.h"
 #include "cloak/pipeline/batch_manifest.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {
     const auto m = cloak::BatchManifest::parse({data, data + size}, "fuzz");
+    (void)m.value("version", 1);
+    (void)m.value("shard", "");
+    (void)m.value("images", std::size_t{0});
+    (void)m.value("batch_images", std::size_t{0});
     for (const auto& [key, e] : m["files"].items()) {
+      for (const char* number : {"megapixels", "seconds", "psnr", "shift_jpeg75"})
+        (void)e.value(number, 0.0);
       (void)e.value("status", "");
       (void)e.value("input_sha256", "");
       (void)e.value("output_sha256", "");

@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
   save(out / "weights" / "small.safetensors", st);
   if (argc > 2) small_pth(fs::path(argv[2]) / "taesana_encoder.pth", out / "weights" / "small.pth");
   save_text(out / "manifest" / "manifest.json",
-            R"({"version":1,"files":{"a.png":{"status":"done","input_sha256":"ab","settings":)"
-            R"({"mode":"guard","seed":0},"output":"a.png","output_sha256":"cd"},)"
+            R"({"version":2,"shard":"1/4","images":3,"batch_images":11,"files":{"a.png":)"
+            R"({"status":"done","input_sha256":"ab","settings":{"mode":"guard","seed":0},)"
+            R"("output":"a.png","output_sha256":"cd","megapixels":0.25,"seconds":4.5,)"
+            R"("psnr":41.5,"shift_jpeg75":0.31},)"
             R"("b/c.jpg":{"status":"failed","error":"b/c.jpg: corrupt JPEG"}}})");
   return 0;
 }

@@ -10,8 +10,10 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 
@@ -32,6 +34,8 @@ class OneNodeCluster:
         self.env = dict(os.environ, SLURM_CONF=os.path.join(self.folder, "slurm.conf"))
 
     def __enter__(self):
+        # A SIGTERM (a timeout, Ctrl-C's cousin) unwinds through __exit__ and stops the daemons.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         try:
             self._start()
         except BaseException:
@@ -102,7 +106,6 @@ MpiDefault=none
 ReturnToService=2
 KillWait=5
 MinJobAge=600
-SchedulerParameters=defer_batch
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={max(memory - 1024, 512)} State=UNKNOWN
 PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
@@ -138,6 +141,13 @@ PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
         return text
 
     def stop(self):
+        # Jobs first, so that no slurmstepd outlives the daemons that started it.
+        if self.daemons and all(p.poll() is None for _, p in self.daemons):
+            subprocess.run(["scancel", "--full", "--user=root"], env=self.env,
+                           capture_output=True, timeout=30)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and self.run(["squeue", "-h"], check=False).strip():
+                time.sleep(0.2)
         for name, p in reversed(self.daemons):
             if p.poll() is None:
                 os.killpg(p.pid, 15)
