@@ -410,6 +410,14 @@ TEST_F(Cli, OneBadFileFailsAloneInABatch) {
         << r.output;
   }
   EXPECT_EQ(read_image(path("out/c-ok.jpg")).width, 48);
+  // The status view (run here under the sanitizers too) counts and names them.
+  CliRun status = run("batch status out");
+  EXPECT_EQ(status.code, 3) << status.output;
+  EXPECT_NE(status.output.find("out: 3 images in 1 shard: 1 done, 2 failed\n"), std::string::npos)
+      << status.output;
+  EXPECT_NE(status.output.find("\n  in/a-sliver.png: 1x64 is too small to protect"),
+            std::string::npos)
+      << status.output;
 }
 
 TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
