@@ -420,6 +420,16 @@ TEST_F(Cli, OneBadFileFailsAloneInABatch) {
       << status.output;
 }
 
+TEST_F(Cli, ANameAsLongAsTheFilesystemAllowsIsWrittenAtomicallyToo) {
+  // Its temporary (".NAME.cloak-HOST-PID-XXXXXX") cuts NAME short rather than fail.
+  const std::string name = std::string(251, 'n') + ".png";
+  fs::create_directory(path("in"));
+  write("in/" + name, make_test_image(40, 32, 3, false, 8));
+  CliRun r = run("batch in -o out --preset fast");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(read_image(path("out/" + name)).width, 40);
+}
+
 TEST_F(Cli, TwoBatchesIntoOneFolderCannotRunAtOnce) {
   fs::create_directories(path("in"));
   for (int i = 0; i < 5; ++i)

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -25,9 +26,11 @@ constexpr const char* kTempTag = ".cloak-";
 // No write takes this long: a temporary this old was left by a writer that died elsewhere.
 constexpr auto kAbandoned = std::chrono::hours(1);
 
+// The file's own name is cut short where the whole would pass the filesystem's 255 bytes.
 std::string temp_template(const fs::path& file) {
-  return "." + file.filename().string() + kTempTag + host_name() + "-" + std::to_string(getpid()) +
-         "-XXXXXX";
+  const std::string tail = kTempTag + host_name() + "-" + std::to_string(getpid()) + "-XXXXXX";
+  const std::string name = file.filename().string();
+  return "." + name.substr(0, 254 - std::min<std::size_t>(tail.size(), 254)) + tail;
 }
 
 }  // namespace
