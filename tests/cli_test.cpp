@@ -420,6 +420,29 @@ TEST_F(Cli, OneBadFileFailsAloneInABatch) {
       << status.output;
 }
 
+TEST_F(Cli, AnOlderSplitOrADamagedManifestIsRefusedInOneLine) {
+  fs::create_directories(path("in"));
+  write("in/p0.png", make_test_image(40, 32, 3, false, 8));
+  fs::create_directories(path("out"));
+  // A shard begun by a cloak that chose shards by FNV-1a alone (manifest version 1): its files
+  // would move between shards.
+  const std::string v1 = R"({"version":1,"files":{}})";
+  write_bytes(path("out/cloak-manifest.0-of-2.json"), {v1.begin(), v1.end()});
+  CliRun older = run("batch in -o out --shard 0/2 --resume");
+  EXPECT_EQ(older.code, 2) << older.output;
+  EXPECT_EQ(older.output,
+            "cloak: out/cloak-manifest.0-of-2.json: was started by an older cloak that chose "
+            "shards differently; finish it with that version, or start the batch again in a new "
+            "folder\n");
+  const std::string damaged = R"({"version":2,"images":-1,"files":{}})";
+  write_bytes(path("out/cloak-manifest.1-of-2.json"), {damaged.begin(), damaged.end()});
+  CliRun status = run("batch status out");
+  EXPECT_EQ(status.code, 1) << status.output;
+  EXPECT_EQ(status.output,
+            "cloak: out/cloak-manifest.1-of-2.json: batch manifest is damaged (images is not a "
+            "count); move it away to start over\n");
+}
+
 TEST_F(Cli, ANameAsLongAsTheFilesystemAllowsIsWrittenAtomicallyToo) {
   // Its temporary (".NAME.cloak-HOST-PID-XXXXXX") cuts NAME short rather than fail.
   const std::string name = std::string(251, 'n') + ".png";

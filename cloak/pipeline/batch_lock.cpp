@@ -124,27 +124,20 @@ BatchLock::BatchLock(fs::path file) : file_(std::move(file)) {
     ::close(fd_);
     throw Error(ErrorKind::Output, why);
   };
-  const std::string folder = file_.parent_path().string();
   const int locked = try_lock(fd_, LOCK_EX);
   const auto holder = holder_in(fd_);
-  const std::string who = holder ? " (" + holder->describe() + ")" : "";
-  if (locked == EWOULDBLOCK)
-    refuse(folder + ": another cloak batch is working in this folder" + who +
-           "; wait for it to finish");
-  if (holder) {
-    const LockHolder self = this_process();
-    const auto state = holder_state(*holder);
-    if (state == HolderState::Alive)
-      refuse(folder + ": another cloak batch is working in this folder" + who +
-             "; wait for it to finish");
-    const bool requeued = !self.slurm_job.empty() && holder->slurm_job == self.slurm_job;
-    if (state == HolderState::Elsewhere && !requeued)
-      refuse(file_.string() + ": held by " + holder->describe() +
-             ", which cannot be checked from here; if that run is over, delete this lock file "
-             "and run again");
-  }
+  const auto state = holder ? holder_state(*holder) : HolderState::Gone;
+  if (locked == EWOULDBLOCK || state == HolderState::Alive)
+    refuse(file_.parent_path().string() + ": another cloak batch is working in this folder" +
+           (holder ? " (" + holder->describe() + ")" : "") + "; wait for it to finish");
+  const LockHolder self = this_process();
+  const bool requeued = !self.slurm_job.empty() && holder && holder->slurm_job == self.slurm_job;
+  if (state == HolderState::Elsewhere && !requeued)
+    refuse(file_.string() + ": held by " + holder->describe() +
+           ", which cannot be checked from here; if that run is over, delete this lock file and "
+           "run again");
   try {
-    write_holder(fd_, this_process());
+    write_holder(fd_, self);
   } catch (const Error& e) {
     refuse(file_.string() + ": " + e.what());
   }

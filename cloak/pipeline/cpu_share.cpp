@@ -14,10 +14,10 @@ namespace cloak {
 
 namespace {
 
+// cgroup v1 keeps cpu.max's two numbers in two files (no quota: -1).
 int v1_quota(const std::string& dir) {
-  const long quota = std::atol(read_first_line(dir + "/cpu.cfs_quota_us").c_str());
-  const long period = std::atol(read_first_line(dir + "/cpu.cfs_period_us").c_str());
-  return quota > 0 && period > 0 ? static_cast<int>((quota + period - 1) / period) : 0;
+  return cpus_from_cgroup_quota(read_first_line(dir + "/cpu.cfs_quota_us") + " " +
+                                read_first_line(dir + "/cpu.cfs_period_us"));
 }
 
 // The tightest quota on this process's cgroup and those above it: "0::/a/b" (v2) has its cpu.max

@@ -179,16 +179,19 @@ PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 for k, s in (line.split() for line in out.splitlines() if line.strip())}
 
     def start_now(self, task, seconds=60):
-        """Once `task` has requeued itself, starts it at once: Slurm holds a requeued task back
-        for two minutes (BeginTime)."""
+        """Once `task` has requeued itself, starts it in two seconds: Slurm holds a requeued task
+        back for two minutes (BeginTime). Not at once: a launch within the second its old
+        credential was revoked is refused ("Job credential revoked") and the task fails."""
         deadline = time.monotonic() + seconds
+        moved = 0.0  # when StartTime was last brought forward
         while time.monotonic() < deadline:
             info = self.run(["scontrol", "show", "job", task], check=False)
             restarted = re.search(r"Restarts=([1-9])", info)
             if restarted and re.search(r"JobState=(RUNNING|COMPLETED|FAILED|CANCELLED)", info):
                 return
-            if restarted and "JobState=PENDING" in info:
-                self.run(["scontrol", "update", "JobId=" + task, "StartTime=now"], check=False)
+            if restarted and "JobState=PENDING" in info and time.monotonic() - moved > 10:
+                self.run(["scontrol", "update", "JobId=" + task, "StartTime=now+2"], check=False)
+                moved = time.monotonic()
             time.sleep(0.2)
         raise SlurmError(f"{task} did not start again in {seconds} s" + self.logs())
 
