@@ -436,6 +436,8 @@ TEST_F(Cli, AnOlderSplitOrADamagedManifestIsRefusedInOneLine) {
             "folder\n");
   const std::string damaged = R"({"version":2,"images":-1,"files":{}})";
   write_bytes(path("out/cloak-manifest.1-of-2.json"), {damaged.begin(), damaged.end()});
+  // A stray name with a shard count no batch has is not read as one (no billion shards listed).
+  write_bytes(path("out/cloak-manifest.0-of-9999999999.json"), {v1.begin(), v1.end()});
   CliRun status = run("batch status out");
   EXPECT_EQ(status.code, 1) << status.output;
   EXPECT_EQ(status.output,
@@ -730,6 +732,13 @@ TEST_F(Cli, ALockLeftByADeadProcessIsTakenOverAndAnotherMachinesIsNamed) {
   // The same PID started at another time is another process: taken over.
   holder(host, getpid(), "1", "");
   EXPECT_EQ(run("batch in -o out --preset fast --resume").code, 0);
+  // A damaged record (a PID that is not a number) says nothing: flock alone guards the lock.
+  const std::string damaged = R"({"host":"node-7","pid":"x"})";
+  write_bytes(lock, {damaged.begin(), damaged.end()});
+  CliRun over_damaged = run("batch in -o out --preset fast --resume");
+  EXPECT_EQ(over_damaged.code, 0) << over_damaged.output;
+  EXPECT_NE(over_damaged.output.find("0 protected, 3 already done"), std::string::npos)
+      << over_damaged.output;
 
   // Another machine sharing the folder: it cannot be checked, so it is named, never overridden,
   // unless this is the same Slurm job, requeued.

@@ -60,18 +60,23 @@ std::string read_all(int fd) {
   return text;
 }
 
-// The holder a lock file names; nothing when it is empty (free) or not a holder.
+// The holder a lock file names; nothing when it is empty (free) or not a holder record (damaged:
+// then flock alone guards it).
 std::optional<LockHolder> holder_in(int fd) {
   const auto j = nlohmann::json::parse(read_all(fd), nullptr, false);
   if (!j.is_object() || !j.contains("host") || !j["host"].is_string()) return std::nullopt;
-  LockHolder h;
-  h.host = j["host"];
-  h.boot_id = j.value("boot_id", "");
-  h.pid = j.value("pid", 0L);
-  h.start_ticks = j.value("start_ticks", 0ull);
-  h.since = j.value("since", "");
-  h.slurm_job = j.value("slurm_job", "");
-  return h;
+  try {
+    LockHolder h;
+    h.host = j["host"];
+    h.boot_id = j.value("boot_id", "");
+    h.pid = j.value("pid", 0L);
+    h.start_ticks = j.value("start_ticks", 0ull);
+    h.since = j.value("since", "");
+    h.slurm_job = j.value("slurm_job", "");
+    return h;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
 }
 
 void write_holder(int fd, const LockHolder& h) {
@@ -88,12 +93,12 @@ void write_holder(int fd, const LockHolder& h) {
   ::fsync(fd);
 }
 
-// flock, tried for 0.2 s so that a status view's brief look never makes a batch fail.
+// An exclusive flock, tried for 0.2 s so that a status view's brief look never makes a batch fail.
 // Returns 0, EWOULDBLOCK, or the errno of a filesystem without flock (its holder record is then
 // the only guard).
-int try_lock(int fd, int how) {
+int try_lock(int fd) {
   for (int tries = 0;; ++tries) {
-    if (::flock(fd, how | LOCK_NB) == 0) return 0;
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
     if (errno != EWOULDBLOCK || tries == 10) return errno;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -124,7 +129,7 @@ BatchLock::BatchLock(fs::path file) : file_(std::move(file)) {
     ::close(fd_);
     throw Error(ErrorKind::Output, why);
   };
-  const int locked = try_lock(fd_, LOCK_EX);
+  const int locked = try_lock(fd_);
   const auto holder = holder_in(fd_);
   const auto state = holder ? holder_state(*holder) : HolderState::Gone;
   if (locked == EWOULDBLOCK || state == HolderState::Alive)

@@ -60,7 +60,8 @@ BatchStatus read_batch_status(const fs::path& folder) {
   status.folder = folder;
   // N -> the shards found, and the batch's size as their manifests give it.
   std::map<std::uint64_t, std::map<std::uint64_t, fs::path>> found;
-  const std::regex sharded(R"(cloak-manifest\.(\d+)-of-(\d+)\.json)");
+  // Up to a million shards: a stray name with more digits is not one of Cloak's.
+  const std::regex sharded(R"(cloak-manifest\.(\d{1,6})-of-(\d{1,6})\.json)");
   std::error_code ec;
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
