@@ -101,6 +101,25 @@ TEST(Budget, ACleanEdgeGetsLessThanTexture) {
   EXPECT_GT(flat, 0.0);
 }
 
+TEST(Budget, StepsFavourChromaByTheWeightInJpegsColourSpace) {
+  // A gradient along one YCbCr coordinate (its row of the RGB -> YCbCr matrix, JFIF's constants)
+  // gives a step along that coordinate alone, in RGB by JFIF's inverse (R = Y + 1.402 Cr,
+  // G = Y - 0.344136 Cb - 0.714136 Cr, B = Y + 1.772 Cb), chroma `weight` times as long.
+  auto pixel = [](double r, double g, double b) {
+    return torch::tensor({r, g, b}, torch::kFloat32).view({1, 3, 1, 1}).expand({1, 3, 2, 2});
+  };
+  const double w = 5;
+  const auto y = favour_chroma(pixel(0.299, 0.587, 0.114), w);
+  const auto cb = favour_chroma(pixel(-0.168736, -0.331264, 0.5), w);
+  const auto cr = favour_chroma(pixel(0.5, -0.418688, -0.081312), w);
+  EXPECT_TRUE(torch::allclose(y, pixel(1, 1, 1), 1e-4, 1e-4)) << y;
+  EXPECT_TRUE(torch::allclose(cb, pixel(0, -0.344136 * w, 1.772 * w), 1e-4, 1e-4)) << cb;
+  EXPECT_TRUE(torch::allclose(cr, pixel(1.402 * w, -0.714136 * w, 0), 1e-4, 1e-4)) << cr;
+  // Gray has no chroma.
+  const auto gray = torch::randn({1, 1, 4, 5});
+  EXPECT_TRUE(torch::equal(favour_chroma(gray, w), gray));
+}
+
 using ButteraugliTool = TempDirTest;
 
 TEST_F(ButteraugliTool, AgreesWithTheLibrarysDistanceOnTheSameFiles) {
@@ -146,6 +165,28 @@ TEST(Visibility, JpegEquivalentIsTheQualityThatChangesAsMuch) {
   EXPECT_FALSE(jpeg_equivalent(x, Visibility{1e3, 1e3, {}}));
 }
 
+TEST(Visibility, TheChangeIsMostlyColourNotLightness) {
+  // Steps favour chroma: in OpenCV's YCrCb (JFIF's, computed here independently of the engine) the
+  // change to a painting is mostly in Cb and Cr.
+  auto x = painting(96);
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  const auto out = protect(encoders(), {x, {}, 8}, s).image;
+  auto ycc = [](const torch::Tensor& t) {
+    auto hwc = (t[0].permute({1, 2, 0}) * 255).round().to(torch::kUInt8).contiguous();
+    cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3,
+                hwc.data_ptr()),
+        out;
+    cv::cvtColor(rgb, out, cv::COLOR_RGB2YCrCb);
+    out.convertTo(out, CV_32FC3);
+    return torch::from_blob(out.data, {out.rows, out.cols, 3}, torch::kFloat32).clone();
+  };
+  const auto d = ycc(out) - ycc(x);
+  const double luma = d.select(2, 0).square().mean().item<double>();
+  const double chroma = d.slice(2, 1, 3).square().mean().item<double>();
+  EXPECT_GT(chroma, 1.5 * luma) << "luma " << luma << ", chroma " << chroma;
+}
+
 TEST(Visibility, EachStrengthIsNoMoreVisibleThanItsJpegOnDigitalArt) {
   // The pictures PSNR and SSIM pass though an artist sees the change: flat fills, gradients,
   // anti-aliased vector shapes, line art and lettering, cel shading, pixel art, a sticker.
@@ -167,8 +208,10 @@ TEST(Visibility, EachStrengthIsNoMoreVisibleThanItsJpegOnDigitalArt) {
       // The yardstick is the real codec's, measured independently here.
       const auto jpeg = jpeg_visibility(x, strength_budget(st).jpeg_quality);
       EXPECT_DOUBLE_EQ(out.goal.norm3, jpeg.norm3);
-      const auto v = butteraugli(x, out.image);
+      const auto v = butteraugli(x, out.image, true);
       EXPECT_DOUBLE_EQ(out.visibility.norm3, v.norm3);
+      // The map it keeps for the heat map is the one of the image it returns.
+      EXPECT_TRUE(torch::equal(out.visibility.distmap, v.distmap));
       EXPECT_LE(v.max, jpeg.max);
       EXPECT_LE(v.norm3, jpeg.norm3);
       // A JPEG q95 leaves a smooth gradient all but untouched, so low may add nothing there.

@@ -81,6 +81,20 @@ torch::Tensor visibility_gain(const torch::Tensor& distmap, const torch::Tensor&
   return (level / local_distance(distmap).clamp_min(1e-6)).clamp(lo, hi);
 }
 
+torch::Tensor favour_chroma(const torch::Tensor& grad, double weight) {
+  if (grad.size(1) != 3) return grad;
+  // RGB to YCbCr (Cb = (B - Y) / 1.772, Cr = (R - Y) / 1.402), and the step it gives:
+  // the gradient in YCbCr is M^-T grad, weighted there and taken back by M^-1.
+  const auto m = torch::tensor({{kLumaR, kLumaG, kLumaB},
+                                {-kLumaR / 1.772, -kLumaG / 1.772, (1 - kLumaB) / 1.772},
+                                {(1 - kLumaR) / 1.402, -kLumaG / 1.402, -kLumaB / 1.402}},
+                               torch::kFloat64);
+  const auto inv = torch::linalg::inv(m);
+  const auto w = torch::diag(torch::tensor({1.0, weight, weight}, torch::kFloat64));
+  const auto p = inv.matmul(w).matmul(inv.t()).to(grad.options());
+  return torch::einsum("ij,bjhw->bihw", {p, grad});
+}
+
 torch::Tensor quantize_ste(const torch::Tensor& x, int bit_depth) {
   const double q = max_code(bit_depth);
   return x + ((x * q).round() / q - x).detach();

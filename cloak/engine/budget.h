@@ -39,6 +39,13 @@ torch::Tensor local_distance(const torch::Tensor& distmap);
 torch::Tensor visibility_gain(const torch::Tensor& distmap, const torch::Tensor& level, double lo,
                               double hi);
 
+// The step direction from a gradient (1,C,H,W) when a change of chroma costs 1/`weight` of the same
+// change of luma (JPEG's YCbCr: Y, Cb, Cr): the gradient in YCbCr with Cb and Cr counted `weight`
+// times, back in RGB. The eye resolves fine changes of colour much less than fine changes of
+// lightness (which is why JPEG halves chroma's resolution), and so does Butteraugli. A gray
+// gradient (C = 1) has no chroma and is returned as it is.
+torch::Tensor favour_chroma(const torch::Tensor& grad, double weight);
+
 // Rounds `x` to the code values of `bit_depth` with a straight-through gradient, so the optimiser
 // sees what will be saved.
 torch::Tensor quantize_ste(const torch::Tensor& x, int bit_depth);
