@@ -279,9 +279,9 @@ void JobQueue::run(Job& job) {
     files["protected.png"] = {png_of(protected_image), "image/png", "protected.png"};
     {
       torch::NoGradGuard no_grad;
-      const auto v = butteraugli(r.original, r.run.image, true);
-      files["visibility.png"] = {png_of(picture(visibility_heatmap(r.run.image, v.distmap))),
-                                 "image/png", "visibility.png"};
+      files["visibility.png"] = {
+          png_of(picture(visibility_heatmap(r.run.image, r.run.visibility.distmap))), "image/png",
+          "visibility.png"};
       stop_if_cancelled();
       const auto x = preview_tensor(image, kAiViewSide);
       const auto p = preview_tensor(protected_image, kAiViewSide);
