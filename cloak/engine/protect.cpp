@@ -45,10 +45,10 @@ constexpr double kImagePass = 0.22;
 constexpr double kBudgetPasses = 3;
 constexpr double kQualityCheckPasses = 6;
 constexpr double kButteraugliPasses = 20;
-// Steps follow the gradient's magnitude as well as its sign: the quality floor is a PSNR, an L2
-// budget, under which the steepest step is the gradient itself, where a sign step spends as much on
-// pixels that barely move the latent as on those that move it most. Each window's gradient is
-// scaled to unit RMS and clipped at kStepClip (bench/RESULTS.md, ablation).
+// Steps follow the gradient's magnitude as well as its sign, so pixels that move the latent most
+// change most, where a sign step spends as much on pixels that barely move it (and was no better
+// at equal Butteraugli: bench/RESULTS.md). Each window's gradient is scaled to unit RMS and
+// clipped at kStepClip.
 constexpr double kStepClip = 3;
 // Steps favour chroma over luma kChromaWeight to 1 (budget.h, favour_chroma): the same shift costs
 // less visibility in colour than in lightness, and the final fit to Butteraugli then keeps more of
