@@ -48,9 +48,7 @@ torch::Tensor noise_as_visible_as(const torch::Tensor& x, double norm3) {
   torch::manual_seed(7);
   const auto sign = torch::randint(0, 2, x.sizes()).to(torch::kFloat32) * 2 - 1;
   const auto dither = torch::rand(x.sizes());
-  auto noisy = [&](double a) {
-    return (x + sign * (a + dither).floor() / 255).clamp(0, 1);
-  };
+  auto noisy = [&](double a) { return (x + sign * (a + dither).floor() / 255).clamp(0, 1); };
   double lo = 0, hi = 10;  // codes
   for (int i = 0; i < 24; ++i) {
     const double a = (lo + hi) / 2;
@@ -255,8 +253,8 @@ TEST(Guard, MovesTheLatentFarMoreThanNoiseAsVisible) {
   ProtectSettings s;
   auto out = protect(encoders(), {x, {}, 8}, s).image;
   auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-  auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3), 8,
-                                  s, *make_objective(encoders(), s));
+  auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3), 8, s,
+                                  *make_objective(encoders(), s));
   EXPECT_NEAR(noise.visibility.norm3, got.visibility.norm3, 0.05 * got.visibility.norm3);
   for (std::size_t e = 0; e < encoders().size(); ++e) {
     SCOPED_TRACE(got.surrogates[e].name);
@@ -274,8 +272,8 @@ TEST(Modes, EachClosesItsOwnTargetBetterThanNoise) {
     s.target = painting(80, "vangogh_starry_night.jpg");  // another picture
     auto out = protect(encoders(), {x, {}, 8}, s).image;
     auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-    auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3),
-                                    8, s, *make_objective(encoders(), s));
+    auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3), 8,
+                                    s, *make_objective(encoders(), s));
     for (std::size_t e = 0; e < encoders().size(); ++e) {
       EXPECT_GT(*got.surrogates[e].target_closed, 0.05);
       EXPECT_GT(*got.surrogates[e].target_closed, *noise.surrogates[e].target_closed + 0.04);
