@@ -27,9 +27,8 @@ struct ProtectInput {
 
 struct ProtectOutput {
   torch::Tensor image;  // same shape as the input, rounded to `bit_depth` code values
-  // How visible `image` is against the input, with its distance map (what `cloak preview
-  // --visibility` and the web app draw), and the yardstick it was held to: a JPEG of the input at
-  // the strength's quality (no distance map).
+  // How visible `image` is against the input, with its distance map (the web app's heat map), and
+  // the yardstick it was held to: a JPEG of the input at the strength's quality (no distance map).
   Visibility visibility, goal;
   double psnr = 0, ssim = 0;  // of `image` against the input
   int steps = 0;
