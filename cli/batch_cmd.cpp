@@ -11,6 +11,7 @@
 #include "cloak/pipeline/batch_manifest.h"
 #include "cloak/pipeline/batch_shard.h"
 #include "cloak/pipeline/batch_status.h"
+#include "cloak/report/noise_floor.h"
 #include "cloak/weights/sha256.h"
 
 namespace cloak::cli {
@@ -199,7 +200,9 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       e["megapixels"] = static_cast<double>(r.original.size(2) * r.original.size(3)) / 1e6;
       e["seconds"] = r.run.seconds;
       e["psnr"] = r.report.psnr;
-      e["shift_jpeg75"] = mean_shift_jpeg75(r.report);
+      const Verdict v = judge(r.report, job.settings.strength);
+      e["shift_jpeg75"] = v.shift;
+      e["floor_jpeg75"] = v.floor;
       manifest.save();
       ++done;
       print_result(ctx, in, out, job, r);
@@ -266,6 +269,9 @@ int run_status(const Context& ctx, const fs::path& folder) {
       if (st.mean_psnr) totals << "; mean PSNR " << *st.mean_psnr << " dB";
       if (st.mean_shift_jpeg75)
         totals << ", mean latent shift after JPEG q75 " << *st.mean_shift_jpeg75;
+      if (st.mean_shift_jpeg75 && st.mean_floor_jpeg75)
+        totals << " (" << floor_multiple(*st.mean_shift_jpeg75, *st.mean_floor_jpeg75)
+               << "x what noise as visible keeps)";
       std::cout << totals.str() << "\n";
     }
   }

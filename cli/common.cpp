@@ -223,6 +223,9 @@ std::string summary_line(const fs::path& out, const FileResult& r, Strength stre
   s.precision(2);
   for (const auto& e : r.report.surrogates)
     s << "  " << e.name.substr(0, e.name.find('_')) << " " << e.shift_jpeg75;
+  const Verdict v = judge(r.report, strength);
+  s << "  = " << v.multiple
+    << "x noise as visible: " << (v.protected_ ? "protected" : "NOT protected");
   return s.str();
 }
 
@@ -231,6 +234,7 @@ std::string summary_line(const fs::path& out, const FileResult& r, Strength stre
 nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::path& out,
                             const FileJob& job, const FileResult& r, const nlohmann::json& audit) {
   auto j = to_json(r.report);
+  j["verdict"] = to_json(judge(r.report, job.settings.strength), job.settings.strength);
   if (!audit.is_null()) j["audit"] = audit;
   j["input"] = in.string();
   j["output"] = out.string();

@@ -3,6 +3,7 @@
 
 #include "cli/common.h"
 #include "cloak/core/error.h"
+#include "cloak/report/noise_floor.h"
 
 namespace cloak::cli {
 
@@ -18,13 +19,9 @@ int run_verify(const Context& ctx, const PairArgs& a) {
   auto report =
       measure_protection(encoders, image_tensor(original), image_tensor(prot), original.bit_depth,
                          untargeted, *make_objective(encoders, untargeted));
-  const double threshold = strength_budget(untargeted.strength).min_shift_jpeg75;
-  const double achieved = mean_shift_jpeg75(report);
-  const bool ok = achieved >= threshold;
+  const Verdict v = judge(report, a.strength);
   auto j = to_json(report);
-  j["mean_latent_shift_jpeg75"] = achieved;
-  j["threshold"] = threshold;
-  j["protected"] = ok;
+  j.update(to_json(v, a.strength));
   if (ctx.json) {
     std::cout << j.dump() << std::endl;
   } else if (!ctx.quiet) {
@@ -37,13 +34,15 @@ int run_verify(const Context& ctx, const PairArgs& a) {
                   static_cast<long>(report.measured_width),
                   static_cast<long>(report.measured_height));
     for (const auto& s : report.surrogates)
-      std::printf("%-16s latent shift %.3f, after JPEG q75 %.3f, after 50%% resize %.3f\n",
-                  s.name.c_str(), *s.shift, s.shift_jpeg75, *s.shift_resize50);
-    std::printf("%s: mean shift after JPEG q75 %.3f %s the %s threshold %.2f\n",
-                ok ? "protected" : "NOT protected", achieved, ok ? ">=" : "<",
-                to_string(a.strength).c_str(), threshold);
+      std::printf(
+          "%-16s latent shift %.3f (%.1fx noise as visible), after JPEG q75 %.3f (%.1fx), after "
+          "50%% resize %.3f (%.1fx)\n",
+          s.name.c_str(), *s.shift, floor_multiple(*s.shift, *s.floor), s.shift_jpeg75,
+          floor_multiple(s.shift_jpeg75, s.floor_jpeg75), *s.shift_resize50,
+          floor_multiple(*s.shift_resize50, *s.floor_resize50));
+    std::printf("%s\n", describe(v, a.strength).c_str());
   }
-  return ok ? kOk : kNotProtected;
+  return v.protected_ ? kOk : kNotProtected;
 }
 
 }  // namespace
@@ -53,8 +52,9 @@ void add_verify_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("verify", "Measure how well a protected copy is protected");
   add_pair_options(*cmd, *args);
   cmd->footer(
-      "Exit status: 0 when the mean latent shift after JPEG q75 reaches the strength's threshold,\n"
-      "4 when it does not, 1 on an error.\n"
+      "Exit status: 0 when, after JPEG q75 and on average over the surrogates, the latent shift\n"
+      "reaches the strength's threshold and is at least its multiple of what plain noise as\n"
+      "visible gets (the noise floor); 4 when it does not; 1 on an error.\n"
       "Example:\n  cloak verify painting.png painting-cloaked.png --json");
   cmd->callback([&ctx, args] { ctx.run = [&ctx, args] { return run_verify(ctx, *args); }; });
 }

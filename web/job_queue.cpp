@@ -308,6 +308,8 @@ void JobQueue::run(Job& job) {
     files["result"] = {std::move(r.encoded), content_type_of(image.format), out_name};
     nlohmann::json figures = to_json(r.report);
     figures["seconds"] = r.run.seconds;
+    figures["verdict"] =
+        to_json(judge(r.report, rq.job.settings.strength), rq.job.settings.strength);
     std::lock_guard<std::mutex> lock(mutex_);
     job.files = std::move(files);
     job.figures = std::move(figures);

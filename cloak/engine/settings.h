@@ -31,13 +31,15 @@ inline constexpr ModeChoice kModes[] = {
 // The visibility each strength promises: the output is no more visible (Butteraugli max and
 // 3-norm, engine/butteraugli.h) than a JPEG of the same image at `jpeg_quality`, which an upload
 // already does to it; the L-infinity bound in textured areas (8-bit code values) that caps any
-// pixel's change; and the protection `verify` expects of it: the mean relative latent shift after
-// JPEG q75 over the surrogates (a third of what the PSNR floors asked before: a change no more
-// visible than a JPEG moves the latent less; bench/RESULTS.md).
+// pixel's change; and the protection `verify` expects of it after JPEG q75, mean over the
+// surrogates: a relative latent shift of at least `min_shift_jpeg75`, and at least
+// `min_floor_multiple` times the shift of plain noise as visible (report/noise_floor.h), which
+// JPEG alone turns into a shift of its own (bench/RESULTS.md).
 struct StrengthBudget {
   double eps_codes;
   int jpeg_quality;
   double min_shift_jpeg75;
+  double min_floor_multiple;
 };
 struct StrengthChoice {
   Strength value;
@@ -45,9 +47,9 @@ struct StrengthChoice {
   StrengthBudget budget;
 };
 inline constexpr StrengthChoice kStrengths[] = {
-    {Strength::Low, "low", {4, 95, 0.03}},
-    {Strength::Medium, "medium", {8, 90, 0.05}},
-    {Strength::High, "high", {12, 80, 0.07}},
+    {Strength::Low, "low", {4, 95, 0.03, 1.4}},
+    {Strength::Medium, "medium", {8, 90, 0.05, 1.4}},
+    {Strength::High, "high", {12, 80, 0.07, 1.4}},
 };
 
 struct PresetChoice {

@@ -46,7 +46,7 @@ nlohmann::json BatchManifest::parse(const std::vector<std::uint8_t>& bytes,
     for (const char* field : kTextFields)
       if (e.contains(field) && !e[field].is_string())
         throw damaged("entry \"" + key + "\": " + field + " is not text");
-    for (const char* field : {"megapixels", "seconds", "psnr", "shift_jpeg75"})
+    for (const char* field : {"megapixels", "seconds", "psnr", "shift_jpeg75", "floor_jpeg75"})
       if (e.contains(field) && !e[field].is_number())
         throw damaged("entry \"" + key + "\": " + field + " is not a number");
     if (e.contains("settings") && !e["settings"].is_object())

@@ -16,8 +16,8 @@ namespace {
 
 // What the shards' manifests add up to beyond the counts.
 struct Sums {
-  double psnr = 0, shift = 0;
-  std::size_t psnr_n = 0, shift_n = 0;
+  double psnr = 0, shift = 0, floor = 0;
+  std::size_t psnr_n = 0, shift_n = 0, floor_n = 0;
   std::size_t planned = 0, batch_images = 0;  // of one N's shards
 };
 
@@ -36,6 +36,7 @@ ShardStatus read_shard(const fs::path& manifest_file, const std::string& shard, 
       status.seconds += e.value("seconds", 0.0);
       if (e.contains("psnr")) sums.psnr += e["psnr"].get<double>(), ++sums.psnr_n;
       if (e.contains("shift_jpeg75")) sums.shift += e["shift_jpeg75"].get<double>(), ++sums.shift_n;
+      if (e.contains("floor_jpeg75")) sums.floor += e["floor_jpeg75"].get<double>(), ++sums.floor_n;
     } else if (state == "failed") {
       ++s.images.failed;
       status.failed.push_back({key, e.value("error", "")});
@@ -105,6 +106,7 @@ BatchStatus read_batch_status(const fs::path& folder) {
   }
   if (sums.psnr_n) status.mean_psnr = sums.psnr / sums.psnr_n;
   if (sums.shift_n) status.mean_shift_jpeg75 = sums.shift / sums.shift_n;
+  if (sums.floor_n) status.mean_floor_jpeg75 = sums.floor / sums.floor_n;
   return status;
 }
 
@@ -119,6 +121,8 @@ nlohmann::json to_json(const BatchStatus& st) {
   j["mean_psnr"] = st.mean_psnr ? nlohmann::json(*st.mean_psnr) : nlohmann::json();
   j["mean_shift_jpeg75"] =
       st.mean_shift_jpeg75 ? nlohmann::json(*st.mean_shift_jpeg75) : nlohmann::json();
+  j["mean_floor_jpeg75"] =
+      st.mean_floor_jpeg75 ? nlohmann::json(*st.mean_floor_jpeg75) : nlohmann::json();
   for (const auto& s : st.shards) {
     nlohmann::json sj = {{"shard", s.shard},
                          {"started", s.started},

@@ -34,7 +34,8 @@ struct BatchStatus {
   std::vector<FailedImage> failed;
   ImageCounts images;
   double megapixels = 0, seconds = 0;  // over the images done
-  std::optional<double> mean_psnr, mean_shift_jpeg75;
+  // After JPEG q75, the latent shift and the noise floor's (report/noise_floor.h).
+  std::optional<double> mean_psnr, mean_shift_jpeg75, mean_floor_jpeg75;
 };
 
 // Reads `folder`'s manifests ("cloak-manifest.json", "cloak-manifest.K-of-N.json"). Throws

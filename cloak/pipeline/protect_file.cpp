@@ -66,6 +66,7 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
   check_can_write(image, out);
   FileResult r;
   r.original = image_tensor(image);
+  r.bit_depth = image.bit_depth;
   r.run =
       protect(encoders, {r.original, alpha_mask(image), image.bit_depth}, job.settings, progress);
   r.report =

@@ -22,6 +22,7 @@ struct FileJob {
 
 struct FileResult {
   torch::Tensor original;  // the colour planes that were protected, (1,C,H,W)
+  int bit_depth = 8;       // of the image and its protected copy
   ProtectOutput run;
   ProtectionReport report;
   std::vector<std::uint8_t> encoded;  // the protected file's bytes, metadata included

@@ -17,7 +17,8 @@ nlohmann::json settings_listing() {
                               {"label", describe(s.value)},
                               {"jpeg_quality", s.budget.jpeg_quality},
                               {"eps_codes", s.budget.eps_codes},
-                              {"min_shift_jpeg75", s.budget.min_shift_jpeg75}});
+                              {"min_shift_jpeg75", s.budget.min_shift_jpeg75},
+                              {"min_floor_multiple", s.budget.min_floor_multiple}});
   for (const auto& p : kPresets)
     j["presets"].push_back({{"name", p.name}, {"label", describe(p.value)}, {"sweeps", p.sweeps}});
   j["decoys"] = decoy_names();

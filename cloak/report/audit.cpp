@@ -10,6 +10,7 @@
 #include "cloak/engine/protect.h"
 #include "cloak/io/image_io.h"
 #include "cloak/report/measure.h"
+#include "cloak/report/noise_floor.h"
 
 namespace cloak {
 
@@ -126,30 +127,40 @@ torch::Tensor apply_attack(const std::string& name, const torch::Tensor& image,
 }
 
 AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
-                  const torch::Tensor& original, const torch::Tensor& protected_,
-                  double threshold) {
+                  const torch::Tensor& original, const torch::Tensor& protected_, int bit_depth,
+                  Strength strength) {
   AuditReport r;
-  r.threshold = threshold;
+  r.threshold = strength_budget(strength).min_shift_jpeg75;
+  r.min_multiple = strength_budget(strength).min_floor_multiple;
   for (const auto& e : encoders) r.encoders.push_back(e.spec->name);
   r.survives = true;
   r.original_preview = downscaled(original, 512);
   r.protected_preview = downscaled(protected_, 512);
   r.visibility = butteraugli(original, protected_);
   r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
+  const auto noise = noise_as_visible(original, r.visibility.norm3, bit_depth);
+  r.floor_norm3 = butteraugli(original, noise).norm3;
   for (const auto& attack : audit_attacks()) {
     AttackResult a;
     a.attack = attack;
     const auto attacked_original = apply_attack(attack.name, original, ae);
     const auto attacked = apply_attack(attack.name, protected_, ae);
+    const auto attacked_noise = apply_attack(attack.name, noise, ae);
     torch::NoGradGuard no_grad;
+    const double n = static_cast<double>(encoders.size());
     for (const auto& e : encoders) {
-      a.shift.push_back(relative_shift(encode(e, attacked), encode(e, attacked_original)));
-      a.mean_shift += a.shift.back() / static_cast<double>(encoders.size());
+      const auto z0 = encode(e, attacked_original);
+      a.shift.push_back(relative_shift(encode(e, attacked), z0));
+      a.floor.push_back(relative_shift(encode(e, attacked_noise), z0));
+      a.mean_shift += a.shift.back() / n;
+      a.mean_floor += a.floor.back() / n;
     }
+    a.multiple = floor_multiple(a.mean_shift, a.mean_floor);
+    a.survives = a.mean_shift >= r.threshold && a.multiple >= r.min_multiple;
     a.psnr_vs_protected =
         attacked.sizes() == protected_.sizes() ? psnr(protected_, attacked) : std::nan("");
     a.preview = downscaled(attacked, 512);
-    if (attack.verdict && a.mean_shift < threshold) r.survives = false;
+    if (attack.verdict && !a.survives) r.survives = false;
     r.results.push_back(std::move(a));
   }
   return r;
@@ -157,6 +168,8 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
 
 nlohmann::json to_json(const AuditReport& r) {
   nlohmann::json j = {{"threshold", r.threshold},
+                      {"min_multiple_of_floor", r.min_multiple},
+                      {"noise_floor_butteraugli_3norm", r.floor_norm3},
                       {"survives", r.survives},
                       {"butteraugli_max", r.visibility.max},
                       {"butteraugli_3norm", r.visibility.norm3}};
@@ -166,10 +179,14 @@ nlohmann::json to_json(const AuditReport& r) {
                           {"description", a.attack.description},
                           {"counts_for_verdict", a.attack.verdict},
                           {"mean_latent_shift", a.mean_shift},
-                          {"survives", a.mean_shift >= r.threshold}};
+                          {"mean_noise_floor", a.mean_floor},
+                          {"multiple_of_floor", a.multiple},
+                          {"survives", a.survives}};
     if (!std::isnan(a.psnr_vs_protected)) row["psnr_vs_protected_db"] = a.psnr_vs_protected;
-    for (std::size_t e = 0; e < r.encoders.size(); ++e)
+    for (std::size_t e = 0; e < r.encoders.size(); ++e) {
       row["latent_shift"][r.encoders[e]] = a.shift[e];
+      row["noise_floor"][r.encoders[e]] = a.floor[e];
+    }
     j["attacks"].push_back(row);
   }
   return j;
@@ -237,8 +254,10 @@ std::string audit_html(const AuditReport& r, const Autoencoder& ae, const std::s
       "<h1>Cloak audit: " +
       escape(title) +
       "</h1>\n<p>What a mimic might do to the published copy, and the latent shift "
-      "that remains (the same step applied to the original is the reference). Threshold " +
-      fixed(r.threshold, 2) + ": " +
+      "that remains (the same step applied to the original is the reference), beside what plain "
+      "noise as visible keeps (Butteraugli 3-norm " +
+      fixed(r.floor_norm3, 2) + "): that much is not protection. Thresholds: a shift of " +
+      fixed(r.threshold, 2) + " and " + fixed(r.min_multiple, 2) + "x the noise's: " +
       (r.survives ? "<span class=yes>the protection survives every JPEG, resize and blur step"
                   : "<span class=no>the protection does NOT survive every JPEG, resize and blur "
                     "step") +
@@ -246,12 +265,13 @@ std::string audit_html(const AuditReport& r, const Autoencoder& ae, const std::s
       " at most, " + fixed(r.visibility.norm3, 2) + " overall (1 is just visible), " +
       describe_jpeg_equivalent(r.jpeg_equivalent) + ".</p>\n<table><tr><th>attack</th>";
   for (const auto& e : r.encoders) h += "<th>" + escape(e) + "</th>";
-  h += "<th>mean</th><th>survives</th><th>PSNR vs published</th></tr>\n";
+  h += "<th>mean</th><th>noise as visible</th><th>x noise</th><th>survives</th><th>PSNR vs "
+       "published</th></tr>\n";
   for (const auto& a : r.results) {
     h += "<tr><td>" + escape(a.attack.description) + "</td>";
     for (double s : a.shift) h += "<td>" + fixed(s, 3) + "</td>";
-    const bool ok = a.mean_shift >= r.threshold;
-    h += "<td>" + fixed(a.mean_shift, 3) + "</td><td class=" + (ok ? "yes>yes" : "no>no") +
+    h += "<td>" + fixed(a.mean_shift, 3) + "</td><td>" + fixed(a.mean_floor, 3) + "</td><td>" +
+         fixed(a.multiple, 2) + "x</td><td class=" + (a.survives ? "yes>yes" : "no>no") +
          "</td><td>" +
          (std::isnan(a.psnr_vs_protected) ? "-" : fixed(a.psnr_vs_protected, 1) + " dB") +
          "</td></tr>\n";

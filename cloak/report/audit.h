@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cloak/engine/butteraugli.h"
+#include "cloak/engine/settings.h"
 #include "cloak/weights/model_store.h"
 
 namespace cloak {
@@ -47,8 +48,12 @@ torch::Tensor apply_attack(const std::string& name, const torch::Tensor& image,
 
 struct AttackResult {
   Attack attack;
-  std::vector<double> shift;     // per encoder: ||E(a(p)) - E(a(o))|| / ||E(a(o))||
-  double mean_shift = 0;         // over encoders
+  std::vector<double> shift;  // per encoder: ||E(a(p)) - E(a(o))|| / ||E(a(o))||
+  double mean_shift = 0;      // over encoders
+  std::vector<double> floor;  // the same for the noise copy (noise_floor.h): not protection
+  double mean_floor = 0;
+  double multiple = 0;           // mean_shift / mean_floor
+  bool survives = false;         // mean_shift >= threshold and multiple >= min_multiple
   double psnr_vs_protected = 0;  // what the attack cost the published image
   torch::Tensor preview;         // the attacked published copy, at most 512 px a side
 };
@@ -58,13 +63,18 @@ struct AuditReport {
   std::vector<AttackResult> results;
   Visibility visibility;  // of the protection itself: the published copy against the original
   std::optional<int> jpeg_equivalent;
-  double threshold = 0;   // the strength's verify threshold
-  bool survives = false;  // every verdict attack keeps mean_shift >= threshold
+  double floor_norm3 = 0;  // the noise copy's Butteraugli 3-norm
+  // The strength's verify thresholds: the shift, and its multiple of the noise copy's.
+  double threshold = 0, min_multiple = 0;
+  bool survives = false;                              // every verdict attack survives
   torch::Tensor original_preview, protected_preview;  // at most 512 px a side
 };
 
+// Every attack applied to the original, the published copy and a noise copy of the original as
+// visible as the published one (at `bit_depth`), judged by `strength`'s verify thresholds.
 AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
-                  const torch::Tensor& original, const torch::Tensor& protected_, double threshold);
+                  const torch::Tensor& original, const torch::Tensor& protected_, int bit_depth,
+                  Strength strength);
 
 nlohmann::json to_json(const AuditReport& r);
 // One self-contained HTML page: thumbnails of original, protected and every attacked copy, what

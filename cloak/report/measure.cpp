@@ -2,35 +2,43 @@
 
 #include <torch/torch.h>
 
+#include <cstdio>
+
 #include "cloak/engine/metrics.h"
+#include "cloak/report/noise_floor.h"
 
 namespace cloak {
 
 namespace {
 
-// Fills everything but PSNR and SSIM.
+// Fills everything but the quality figures, with the floor for a protection of visibility `v`.
 ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
                                 const torch::Tensor& original, const torch::Tensor& protected_,
                                 int bit_depth, const ProtectSettings& settings,
-                                const Objective& objective, ReportDetail detail) {
+                                const Objective& objective, const Visibility& v,
+                                ReportDetail detail) {
   torch::NoGradGuard no_grad;
   ProtectionReport r;
   r.linf_codes = linf_codes(original, protected_, bit_depth);
-  auto o = original, p = protected_;
+  // The noise copy is made as visible at full size, then goes where the protected copy goes.
+  auto o = original, p = protected_, n = noise_as_visible(original, v.norm3, bit_depth);
+  r.floor_norm3 = butteraugli(original, n).norm3;
   if (coarse_to_fine(o.size(2), o.size(3), settings)) {
     const auto [h, w] = training_size(o.size(2), o.size(3), settings);
     o = opencv_resize_to(o, h, w);
     p = opencv_resize_to(p, h, w);
+    n = opencv_resize_to(n, h, w);
   }
   r.measured_height = o.size(2);
   r.measured_width = o.size(3);
-  const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75);
+  const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75), jn = opencv_jpeg(n, 75);
   // What only the full report needs: the 50% resizes and poison's target at this size.
   const bool full = detail == ReportDetail::Full;
-  torch::Tensor ro, rp, target;
+  torch::Tensor ro, rp, rn, target;
   if (full) {
     ro = opencv_resize(o, 0.5);
     rp = opencv_resize(p, 0.5);
+    rn = opencv_resize(n, 0.5);
     if (settings.mode == Mode::Poison)
       target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
   }
@@ -39,11 +47,15 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
     SurrogateShift s;
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
-    s.shift_jpeg75 = relative_shift(encode(enc, jp), encode(enc, jo));
+    const auto zjo = encode(enc, jo);
+    s.shift_jpeg75 = relative_shift(encode(enc, jp), zjo);
+    s.floor_jpeg75 = relative_shift(encode(enc, jn), zjo);
     if (full) {
-      auto zo = encode(enc, o), zp = encode(enc, p);
+      auto zo = encode(enc, o), zp = encode(enc, p), zro = encode(enc, ro);
       s.shift = relative_shift(zp, zo);
-      s.shift_resize50 = relative_shift(encode(enc, rp), encode(enc, ro));
+      s.floor = relative_shift(encode(enc, n), zo);
+      s.shift_resize50 = relative_shift(encode(enc, rp), zro);
+      s.floor_resize50 = relative_shift(encode(enc, rn), zro);
       if (objective.targeted()) {
         auto zt = objective.target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
         s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
@@ -60,12 +72,13 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
                                     const Objective& objective) {
+  const auto visibility = butteraugli(original, protected_);
   auto r = measure_shifts(encoders, original, protected_, bit_depth, settings, objective,
-                          ReportDetail::Full);
+                          visibility, ReportDetail::Full);
   torch::NoGradGuard no_grad;
   r.psnr = psnr(original, protected_);
   r.ssim = ssim(original, protected_);
-  r.visibility = butteraugli(original, protected_);
+  r.visibility = visibility;
   r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
   return r;
 }
@@ -74,8 +87,8 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const ProtectOutput& run,
                                     int bit_depth, const ProtectSettings& settings,
                                     ReportDetail detail) {
-  auto r =
-      measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective, detail);
+  auto r = measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective,
+                          run.visibility, detail);
   r.psnr = run.psnr;
   r.ssim = run.ssim;
   r.visibility = run.visibility;
@@ -90,10 +103,37 @@ double relative_shift(const torch::Tensor& z, const torch::Tensor& z0) {
   return ((z - z0).norm() / (z0.norm() + 1e-12)).item<double>();
 }
 
-double mean_shift_jpeg75(const ProtectionReport& r) {
-  double sum = 0;
-  for (const auto& s : r.surrogates) sum += s.shift_jpeg75;
-  return r.surrogates.empty() ? 0 : sum / static_cast<double>(r.surrogates.size());
+Verdict judge(const ProtectionReport& r, Strength strength) {
+  Verdict v;
+  for (const auto& s : r.surrogates) {
+    v.shift += s.shift_jpeg75 / static_cast<double>(r.surrogates.size());
+    v.floor += s.floor_jpeg75 / static_cast<double>(r.surrogates.size());
+  }
+  v.multiple = floor_multiple(v.shift, v.floor);
+  const auto budget = strength_budget(strength);
+  v.protected_ = v.shift >= budget.min_shift_jpeg75 && v.multiple >= budget.min_floor_multiple;
+  return v;
+}
+
+nlohmann::json to_json(const Verdict& v, Strength strength) {
+  const auto budget = strength_budget(strength);
+  return {{"mean_latent_shift_jpeg75", v.shift},
+          {"mean_noise_floor_jpeg75", v.floor},
+          {"multiple_of_floor_jpeg75", v.multiple},
+          {"min_latent_shift_jpeg75", budget.min_shift_jpeg75},
+          {"min_multiple_of_floor_jpeg75", budget.min_floor_multiple},
+          {"protected", v.protected_}};
+}
+
+std::string describe(const Verdict& v, Strength strength) {
+  const auto budget = strength_budget(strength);
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "%s: after JPEG q75 the latent shift %.3f is %.2fx what noise as visible keeps "
+                "(%.3f); %s asks for %.2f and %.2fx",
+                v.protected_ ? "protected" : "NOT protected", v.shift, v.multiple, v.floor,
+                to_string(strength).c_str(), budget.min_shift_jpeg75, budget.min_floor_multiple);
+  return line;
 }
 
 std::string describe_jpeg_equivalent(const std::optional<int>& quality) {
@@ -110,11 +150,24 @@ nlohmann::json to_json(const ProtectionReport& r) {
                   {"butteraugli_3norm", r.visibility.norm3}};
   if (r.jpeg_equivalent) j["quality"]["jpeg_equivalent"] = *r.jpeg_equivalent;
   j["shifts_measured_at"] = {{"width", r.measured_width}, {"height", r.measured_height}};
+  j["noise_floor"] = {{"butteraugli_3norm", r.floor_norm3}};
   for (const auto& s : r.surrogates) {
     nlohmann::json e = {
-        {"name", s.name}, {"sha256", s.sha256}, {"latent_shift_jpeg75", s.shift_jpeg75}};
-    if (s.shift) e["latent_shift"] = *s.shift;
-    if (s.shift_resize50) e["latent_shift_resize50"] = *s.shift_resize50;
+        {"name", s.name},
+        {"sha256", s.sha256},
+        {"latent_shift_jpeg75", s.shift_jpeg75},
+        {"noise_floor_jpeg75", s.floor_jpeg75},
+        {"multiple_of_floor_jpeg75", floor_multiple(s.shift_jpeg75, s.floor_jpeg75)}};
+    if (s.shift) {
+      e["latent_shift"] = *s.shift;
+      e["noise_floor"] = *s.floor;
+      e["multiple_of_floor"] = floor_multiple(*s.shift, *s.floor);
+    }
+    if (s.shift_resize50) {
+      e["latent_shift_resize50"] = *s.shift_resize50;
+      e["noise_floor_resize50"] = *s.floor_resize50;
+      e["multiple_of_floor_resize50"] = floor_multiple(*s.shift_resize50, *s.floor_resize50);
+    }
     if (s.target_closed) e["target_closed"] = *s.target_closed;
     j["surrogates"].push_back(e);
   }

@@ -22,6 +22,10 @@ struct SurrogateShift {
   // Targeted modes, in a full report: share of the distance from E(x) to the target latent that
   // was closed.
   std::optional<double> target_closed;
+  // The floor: the same shifts for a noise copy of the original as visible as the protected copy
+  // (noise_floor.h), through the same steps. What noise gets is not protection.
+  double floor_jpeg75 = 0;
+  std::optional<double> floor, floor_resize50;
 };
 
 // A summary is what `cloak protect` prints (quality and the shift after JPEG q75, which `verify`
@@ -35,6 +39,7 @@ struct ProtectionReport {
   // In a full report: no more visible than a JPEG at this quality (nothing: more visible than q10).
   std::optional<int> jpeg_equivalent;
   int64_t measured_height = 0, measured_width = 0;  // the size the shifts were measured at
+  double floor_norm3 = 0;  // the noise copy's Butteraugli 3-norm (the protected copy's within 3%)
 };
 
 // Measures protected against original (both (1,C,H,W) in [0,1]). `objective` is the one the run
@@ -61,7 +66,17 @@ std::string describe_jpeg_equivalent(const std::optional<int>& quality);
 // ||z - z0|| / ||z0||: the relative latent shift every report states.
 double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);
 
-// The mean over surrogates of the latent shift after JPEG q75: what `verify` judges by.
-double mean_shift_jpeg75(const ProtectionReport& r);
+// What `verify`, `protect` and `batch` judge by: after JPEG q75, the mean over the surrogates of
+// the shift and of the noise copy's, and how many times the floor the shift is.
+struct Verdict {
+  double shift = 0, floor = 0, multiple = 0;
+  // shift >= the strength's min_shift_jpeg75 and multiple >= its min_floor_multiple
+  bool protected_ = false;
+};
+Verdict judge(const ProtectionReport& r, Strength strength);
+nlohmann::json to_json(const Verdict& v, Strength strength);
+// "protected: after JPEG q75 the latent shift 0.270 is 1.3x what noise as visible keeps (0.210);
+// medium asks for 0.05 and 1.2x", for people.
+std::string describe(const Verdict& v, Strength strength);
 
 }  // namespace cloak

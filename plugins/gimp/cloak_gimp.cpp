@@ -228,13 +228,18 @@ bool protect_drawable(gint32 image, gint32 drawable, const Values& v, std::strin
     auto out = cloak::protect(encoders, {color, mask, bit_depth_of(image)}, settings_of(v),
                               [](double f) { return gimp_progress_update(f); });
     gimp_progress_end();
-    char text[256];
+    const auto strength = settings_of(v).strength;
+    const auto verdict =
+        cloak::judge(cloak::measure_protection(encoders, color, out, bit_depth_of(image),
+                                               settings_of(v), cloak::ReportDetail::Summary),
+                     strength);
+    char text[512];
     std::snprintf(text, sizeof text,
                   "Cloak: Butteraugli %.2f at most, %.2f overall (1 is just visible); a JPEG q%d "
-                  "of it: %.2f / %.2f",
+                  "of it: %.2f / %.2f. %s.",
                   out.visibility.max, out.visibility.norm3,
-                  cloak::strength_budget(settings_of(v).strength).jpeg_quality, out.goal.max,
-                  out.goal.norm3);
+                  cloak::strength_budget(strength).jpeg_quality, out.goal.max, out.goal.norm3,
+                  cloak::describe(verdict, strength).c_str());
     summary = text;
     const float* o = out.image.data_ptr<float>();
     for (std::size_t i = 0; i < plane; ++i)

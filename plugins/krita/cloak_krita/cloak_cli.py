@@ -74,8 +74,11 @@ def summary(report, listing):
     q = report["quality"]
     shifts = ", ".join(f"{s['name'].split('_')[0]} {s['latent_shift_jpeg75']:.2f}"
                        for s in report["surrogates"])
+    v = report["verdict"]
     return (f"Protected in {report['seconds']:.1f} s: PSNR {q['psnr_db']:.1f} dB, SSIM "
             f"{q['ssim']:.3f}, Butteraugli {q['butteraugli_max']:.2f} (1 is just visible). "
-            f"Latent shift after a JPEG q75: {shifts} ({strength['name']} aims for at least "
-            f"{strength['min_shift_jpeg75']:.2f}). Noisy upscaling or purification can still "
+            f"Latent shift after a JPEG q75: {shifts}, {v['multiple_of_floor_jpeg75']:.2f}x what "
+            f"plain noise as visible keeps: {'protected' if v['protected'] else 'NOT protected'} "
+            f"({strength['name']} asks for {strength['min_shift_jpeg75']:.2f} and "
+            f"{strength['min_floor_multiple']:.2f}x). Noisy upscaling or purification can still "
             "remove it: `cloak audit` measures what survives.")

@@ -1,0 +1,20 @@
+// The floor every protection figure is judged against: what plain random noise, as visible as the
+// protection, moves the encoders by. JPEG's quantisation, a resize's rounding and a purifier's
+// optimiser turn any small difference into a latent difference of their own; that part is not
+// protection, so a verdict counts a shift only in multiples of the noise copy's.
+#pragma once
+
+#include <torch/types.h>
+
+namespace cloak {
+
+// `original` (1,C,H,W) in [0,1] plus random signs (+-1, seeded, the same every run), each of
+// magnitude `a` code values at `bit_depth` (8 or 16) rounded down or up by a fixed dither, clamped
+// to [0,1], with `a` chosen so that its Butteraugli 3-norm against `original` is `norm3` within 3%
+// (the closest found when the rounding allows no closer). `original` itself for `norm3` 0.
+torch::Tensor noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth);
+
+// How far above the floor: `shift` / `floor` (finite: a floor of zero counts as 1e-9).
+double floor_multiple(double shift, double floor);
+
+}  // namespace cloak
