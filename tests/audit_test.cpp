@@ -87,36 +87,51 @@ TEST_F(Audit, ImpressPurifiesEveryTileOfAWideImage) {
   }
 }
 
-TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
-  Image img = make_test_image(96, 96, 3, false, 8);
-  write_image(img, path("art.png"));
-  write_image(img, path("copy.png"));
+TEST_F(Audit, CommandJudgesEachStepByTheNoiseFloorAndWritesItsReports) {
+  const Image art = painting_image(96, "durer_melencolia_i.jpg");
+  write_image(art, path("art.png"));
   ASSERT_EQ(cloak_cli(dir_, "protect art.png --seed 1 --preset fast").code, 0);
-  CliRun yes = cloak_cli(dir_, "audit art.png art-cloaked.png --json --html audit.html");
-  ASSERT_EQ(yes.code, 0) << yes.output;
-  const auto j = nlohmann::json::parse(yes.output);
-  EXPECT_TRUE(j["survives"].get<bool>());
+  CliRun run = cloak_cli(dir_, "audit art.png art-cloaked.png --json --html audit.html");
+  const auto j = nlohmann::json::parse(run.output);
   ASSERT_EQ(j["attacks"].size(), audit_attacks().size());
+  const double norm3 = j["butteraugli_3norm"].get<double>();
+  EXPECT_NEAR(j["noise_floor_butteraugli_3norm"].get<double>(), norm3, 0.03 * norm3);
+  // Each step survives when its shift reaches the threshold and its multiple of what the noise
+  // copy keeps reaches the strength's; the verdict is every JPEG, resize and blur step's.
+  bool all = true;
   for (const auto& a : j["attacks"]) {
     SCOPED_TRACE(a["attack"].get<std::string>());
-    EXPECT_TRUE(a["latent_shift"].contains("taef2_encoder"));
-    EXPECT_TRUE(a["latent_shift"].contains("taesana_encoder"));
-    if (a["counts_for_verdict"].get<bool>()) {
-      EXPECT_GE(a["mean_latent_shift"].get<double>(), j["threshold"].get<double>());
+    double shift = 0, floor = 0;
+    for (const char* e : {"taef2_encoder", "taesana_encoder"}) {
+      shift += a["latent_shift"][e].get<double>() / 2;
+      floor += a["noise_floor"][e].get<double>() / 2;
     }
+    EXPECT_NEAR(a["mean_latent_shift"].get<double>(), shift, 1e-9);
+    EXPECT_NEAR(a["multiple_of_floor"].get<double>(), shift / floor, 1e-9);
+    EXPECT_EQ(a["survives"].get<bool>(),
+              shift >= j["threshold"].get<double>() &&
+                  shift / floor >= j["min_multiple_of_floor"].get<double>());
+    if (a["counts_for_verdict"].get<bool>()) all = all && a["survives"].get<bool>();
   }
+  EXPECT_EQ(j["survives"].get<bool>(), all);
+  EXPECT_EQ(run.code, all ? 0 : 4) << run.output;
+  // After JPEG q75 the audit says what verify says, by the same floor.
+  EXPECT_EQ(j["attacks"][1]["attack"], "jpeg75");
+  const auto v =
+      nlohmann::json::parse(cloak_cli(dir_, "verify art.png art-cloaked.png --json").output);
+  EXPECT_NEAR(j["attacks"][1]["multiple_of_floor"].get<double>(),
+              v["multiple_of_floor_jpeg75"].get<double>(), 1e-6);
   // `protect --audit` attacks the image it just protected, with the same result.
-  CliRun both = cloak_cli(dir_, "protect art.png -o again.png --seed 1 --preset fast --audit --json");
+  CliRun both =
+      cloak_cli(dir_, "protect art.png -o again.png --seed 1 --preset fast --audit --json");
   ASSERT_EQ(both.code, 0) << both.output;
   const auto again = nlohmann::json::parse(both.output)["audit"];
   ASSERT_EQ(again["attacks"].size(), j["attacks"].size());
   for (std::size_t k = 0; k < j["attacks"].size(); ++k)
-    EXPECT_NEAR(again["attacks"][k]["mean_latent_shift"].get<double>(),
-                j["attacks"][k]["mean_latent_shift"].get<double>(), 1e-6)
-        << j["attacks"][k]["attack"];
-  // Survives JPEG q75 at verify's threshold, as verify itself says.
-  EXPECT_EQ(j["attacks"][1]["attack"], "jpeg75");
-  EXPECT_EQ(cloak_cli(dir_, "verify art.png art-cloaked.png").code, 0);
+    for (const char* field : {"mean_latent_shift", "mean_noise_floor"})
+      EXPECT_NEAR(again["attacks"][k][field].get<double>(), j["attacks"][k][field].get<double>(),
+                  1e-6)
+          << j["attacks"][k]["attack"] << " " << field;
   const auto html_bytes = read_file(path("audit.html"));
   const std::string html(html_bytes.begin(), html_bytes.end());
   std::size_t images = 0;
@@ -124,11 +139,19 @@ TEST_F(Audit, CommandJudgesByTheJpegResizeBlurSetAndWritesItsReports) {
        at = html.find("data:image/png;base64,", at + 1))
     ++images;
   EXPECT_EQ(images, 2 * (audit_attacks().size() + 2)) << "each picture and what the AI sees";
+  EXPECT_NE(html.find("x noise"), std::string::npos);
   EXPECT_EQ(html.find("http"), std::string::npos) << "self-contained";
-  CliRun no = cloak_cli(dir_, "audit art.png copy.png");
-  EXPECT_EQ(no.code, 4) << no.output;
-  EXPECT_NE(no.output.find("does NOT survive"), std::string::npos) << no.output;
-  CliRun self = cloak_cli(dir_, "audit art.png copy.png --html copy.png --overwrite");
+  // Not protection, refused: noise as visible as Cloak's change, and a JPEG q90 saved as PNG.
+  write_image(with_color(art, gaussian_noise_as_visible(image_tensor(art), norm3)),
+              path("noise.png"));
+  write_image(jpeg_copy(art, 90), path("jpeg90.png"));
+  for (const char* copy : {"noise.png", "jpeg90.png"}) {
+    SCOPED_TRACE(copy);
+    CliRun no = cloak_cli(dir_, std::string("audit art.png ") + copy);
+    EXPECT_EQ(no.code, 4) << no.output;
+    EXPECT_NE(no.output.find("does NOT survive"), std::string::npos) << no.output;
+  }
+  CliRun self = cloak_cli(dir_, "audit art.png noise.png --html noise.png --overwrite");
   EXPECT_EQ(self.code, 1) << self.output;
   EXPECT_NE(self.output.find("originals are never written over"), std::string::npos);
 }

@@ -98,6 +98,7 @@ def main():
 
         figures = driver.find_element(By.ID, "figures").text
         assert "Butteraugli" in figures and "no more visible than a JPEG q" in figures, figures
+        assert "× noise" in figures and "what plain noise as visible keeps" in figures, figures
         # Where the change shows: the right side of the comparison becomes the heat map.
         driver.find_element(By.ID, "show-visibility").click()
         WebDriverWait(driver, 30).until(

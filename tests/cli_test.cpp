@@ -28,7 +28,7 @@
 #include "cloak/pipeline/batch_shard.h"
 #include "cloak/pipeline/cpu_share.h"
 #include "cloak/weights/sha256.h"
-#include "test_support.h"
+#include "test_models.h"
 
 namespace cloak::test {
 namespace {
@@ -129,24 +129,50 @@ TEST_F(Cli, Keeps16BitAlphaAndMetadataAndWritesTheOptOutTag) {
   EXPECT_EQ(plain->xmpData().findKey(Exiv2::XmpKey("Xmp.plus.DataMining")), plain->xmpData().end());
 }
 
-TEST_F(Cli, VerifySeparatesProtectedFromUnprotected) {
-  write("art.png", make_test_image(96, 96, 3, false, 8));
-  write("copy.png", read_image(path("art.png")));
+TEST_F(Cli, VerifyJudgesByTheNoiseFloorAndRefusesNoiseAJpegAndACopy) {
+  const Image art = painting_image(128, "durer_melencolia_i.jpg");
+  write("art.png", art);
   ASSERT_EQ(run("protect art.png").code, 0);
   CliRun yes = run("verify art.png art-cloaked.png --json");
   EXPECT_EQ(yes.code, 0) << yes.output;
   const auto j = nlohmann::json::parse(yes.output);
   EXPECT_TRUE(j["protected"].get<bool>());
+  // Judged against noise as visible as the protection itself, after JPEG q75.
+  const double norm3 = j["quality"]["butteraugli_3norm"].get<double>();
+  EXPECT_NEAR(j["noise_floor"]["butteraugli_3norm"].get<double>(), norm3, 0.03 * norm3);
+  EXPECT_NEAR(
+      j["multiple_of_floor_jpeg75"].get<double>(),
+      j["mean_latent_shift_jpeg75"].get<double>() / j["mean_noise_floor_jpeg75"].get<double>(),
+      1e-9);
+  EXPECT_GE(j["multiple_of_floor_jpeg75"].get<double>(),
+            j["min_multiple_of_floor_jpeg75"].get<double>());
+  EXPECT_EQ(j["min_multiple_of_floor_jpeg75"].get<double>(),
+            strength_budget(Strength::Medium).min_floor_multiple);
+  for (const auto& s : j["surrogates"]) {
+    EXPECT_GT(s["noise_floor_jpeg75"].get<double>(), 0.0);
+    EXPECT_NEAR(s["multiple_of_floor_jpeg75"].get<double>(),
+                s["latent_shift_jpeg75"].get<double>() / s["noise_floor_jpeg75"].get<double>(),
+                1e-9);
+  }
   // How visible it is: protected at medium, so no more visible than a JPEG q90.
-  EXPECT_GT(j["quality"]["butteraugli_max"].get<double>(), 0.0);
   EXPECT_GE(j["quality"]["jpeg_equivalent"].get<int>(), 90);
-  CliRun no = run("verify art.png copy.png");
-  EXPECT_EQ(no.code, 4) << no.output;
-  EXPECT_NE(no.output.find("NOT protected"), std::string::npos);
-  EXPECT_NE(no.output.find("visibility: Butteraugli max 0.00, 3-norm 0.00: no more visible than a "
-                           "JPEG q100"),
-            std::string::npos)
-      << no.output;
+  // Not protection: Gaussian noise as visible as Cloak's change, a JPEG q90 saved as PNG, and
+  // an exact copy. Each moves the latent after JPEG q75, none beyond what noise does.
+  write("noise.png", with_color(art, gaussian_noise_as_visible(image_tensor(art), norm3)));
+  write("jpeg90.png", jpeg_copy(art, 90));
+  write("copy.png", art);
+  for (const char* copy : {"noise.png", "jpeg90.png", "copy.png"}) {
+    SCOPED_TRACE(copy);
+    CliRun no = run(std::string("verify art.png ") + copy);
+    EXPECT_EQ(no.code, 4) << no.output;
+    EXPECT_NE(no.output.find("NOT protected: after JPEG q75 the latent shift"), std::string::npos)
+        << no.output;
+  }
+  EXPECT_NE(
+      run("verify art.png copy.png")
+          .output.find("visibility: Butteraugli max 0.00, 3-norm 0.00: no more visible than a "
+                       "JPEG q100"),
+      std::string::npos);
 }
 
 TEST_F(Cli, PreviewVisibilityMapsWhereTheChangeShows) {
@@ -822,6 +848,7 @@ TEST_F(Cli, SettingsListTheLibrarysChoicesAndProgressLinesFollowTheRun) {
     EXPECT_EQ(j["strengths"][i]["name"], kStrengths[i].name);
     EXPECT_EQ(j["strengths"][i]["jpeg_quality"], kStrengths[i].budget.jpeg_quality);
     EXPECT_EQ(j["strengths"][i]["min_shift_jpeg75"], kStrengths[i].budget.min_shift_jpeg75);
+    EXPECT_EQ(j["strengths"][i]["min_floor_multiple"], kStrengths[i].budget.min_floor_multiple);
   }
   for (std::size_t i = 0; i < std::size(kPresets); ++i)
     EXPECT_EQ(j["presets"][i]["sweeps"], kPresets[i].sweeps);

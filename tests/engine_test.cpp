@@ -10,6 +10,7 @@
 #include "cloak/engine/protect.h"
 #include "cloak/io/image_io.h"
 #include "cloak/report/measure.h"
+#include "cloak/report/noise_floor.h"
 #include "samples/digital_art.h"
 #include "test_models.h"
 
@@ -31,30 +32,9 @@ torch::Tensor picture(int size, int channels = 3, int depth = 8) {
   return to_tensor(make_test_image(size, size, channels, false, depth));
 }
 
-// A crop of a real painting: what protection is for (read from ../shared, never copied).
+// A crop of a real painting: what protection is for.
 torch::Tensor painting(int size, const std::string& name = "monet_water_lilies_1919.jpg") {
-  static std::map<std::string, torch::Tensor> cache;
-  if (!cache.count(name)) cache[name] = to_tensor(read_image(shared_dir() / "samples" / name));
-  const auto& p = cache[name];
-  return p.slice(2, p.size(2) / 3, p.size(2) / 3 + size)
-      .slice(3, p.size(3) / 3, p.size(3) / 3 + size)
-      .contiguous();
-}
-
-// Random noise of random sign and size about `a` (8-bit codes between the two next to `a`, by a
-// fixed dither), as visible as a change of Butteraugli 3-norm `norm3` (the currency the strengths
-// promise in): `a` found by bisection.
-torch::Tensor noise_as_visible_as(const torch::Tensor& x, double norm3) {
-  torch::manual_seed(7);
-  const auto sign = torch::randint(0, 2, x.sizes()).to(torch::kFloat32) * 2 - 1;
-  const auto dither = torch::rand(x.sizes());
-  auto noisy = [&](double a) { return (x + sign * (a + dither).floor() / 255).clamp(0, 1); };
-  double lo = 0, hi = 10;  // codes
-  for (int i = 0; i < 24; ++i) {
-    const double a = (lo + hi) / 2;
-    (butteraugli(x, noisy(a)).norm3 < norm3 ? lo : hi) = a;
-  }
-  return noisy(lo);
+  return to_tensor(painting_image(size, name));
 }
 
 TEST(Budget, IsNeverExceededAfterRoundingWithAlphaAndMask) {
@@ -242,7 +222,7 @@ TEST(Visibility, AFlatImageStaysInvisibleAndItsReportSaysHowLittleIsLeft) {
   EXPECT_LT(out.visibility.max, 1.0);  // below the threshold of visibility everywhere
   EXPECT_LE(out.visibility.max, out.goal.max);
   const auto r = measure_protection(encoders(), x, out, 8, s, ReportDetail::Summary);
-  EXPECT_LT(mean_shift_jpeg75(r), strength_budget(Strength::Medium).min_shift_jpeg75)
+  EXPECT_FALSE(judge(r, Strength::Medium).protected_)
       << "a flat image cannot be protected invisibly: verify must say so";
 }
 
@@ -253,7 +233,7 @@ TEST(Guard, MovesTheLatentFarMoreThanNoiseAsVisible) {
   ProtectSettings s;
   auto out = protect(encoders(), {x, {}, 8}, s).image;
   auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-  auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3), 8, s,
+  auto noise = measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8), 8, s,
                                   *make_objective(encoders(), s));
   EXPECT_NEAR(noise.visibility.norm3, got.visibility.norm3, 0.05 * got.visibility.norm3);
   for (std::size_t e = 0; e < encoders().size(); ++e) {
@@ -272,7 +252,7 @@ TEST(Modes, EachClosesItsOwnTargetBetterThanNoise) {
     s.target = painting(80, "vangogh_starry_night.jpg");  // another picture
     auto out = protect(encoders(), {x, {}, 8}, s).image;
     auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-    auto noise = measure_protection(encoders(), x, noise_as_visible_as(x, got.visibility.norm3), 8,
+    auto noise = measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8), 8,
                                     s, *make_objective(encoders(), s));
     for (std::size_t e = 0; e < encoders().size(); ++e) {
       EXPECT_GT(*got.surrogates[e].target_closed, 0.05);
@@ -390,6 +370,74 @@ TEST(Measure, ImagesProtectedCoarseToFineAreMeasuredAtTheTrainingScale) {
   const auto full = measure_protection(encoders(), x, y, 8, s, *make_objective(encoders(), s));
   EXPECT_EQ(full.measured_height, 256);
   EXPECT_NE(full.surrogates[0].shift_jpeg75, r.surrogates[0].shift_jpeg75);
+}
+
+TEST(NoiseFloor, IsAsVisibleAsAskedSeededAndOnlyRandomSigns) {
+  auto gradient = torch::linspace(0.2, 0.8, 96).view({1, 1, 1, 96}).expand({1, 3, 96, 96});
+  const std::vector<std::pair<std::string, torch::Tensor>> images = {
+      {"painting", painting(96)}, {"gradient", gradient.contiguous()}, {"gray", picture(96, 1)}};
+  for (const auto& [name, x] : images)
+    for (int depth : {8, 16})
+      for (double goal : {0.3, 0.9}) {
+        SCOPED_TRACE(name + " " + std::to_string(depth) + " bits, 3-norm " + std::to_string(goal));
+        const auto n = noise_as_visible(x, goal, depth);
+        EXPECT_NEAR(butteraugli(x, n).norm3, goal, 0.03 * goal);
+        EXPECT_TRUE(torch::equal(n, noise_as_visible(x, goal, depth))) << "seeded";
+        const double q = depth == 16 ? 65535.0 : 255.0;
+        const auto codes = (n - x) * q;
+        EXPECT_LT((codes - codes.round()).abs().max().item<double>(), 1e-2) << "whole codes";
+        // Random signs: about as many pixels up as down, wherever the noise is not clamped.
+        const double up = (codes > 0.5).sum().item<double>(),
+                     down = (codes < -0.5).sum().item<double>();
+        EXPECT_NEAR(up / (up + down), 0.5, 0.05);
+      }
+  const auto x = painting(64);
+  EXPECT_TRUE(torch::equal(noise_as_visible(x, 0, 8), x)) << "nothing visible: no noise";
+  EXPECT_DOUBLE_EQ(floor_multiple(0.3, 0.2), 1.5);
+  EXPECT_DOUBLE_EQ(floor_multiple(0, 0), 0);
+}
+
+TEST(NoiseFloor, TheReportMeasuresItThroughTheSameStepsAtTheSameScale) {
+  // Independently of measure_protection: the noise copy made as visible at full size, shrunk to
+  // the training scale like both images, then JPEG q75 (and a 50% resize) of each.
+  auto x = painting(256);
+  torch::manual_seed(3);
+  auto y = (x + 0.02 * torch::randn_like(x)).clamp(0, 1);
+  ProtectSettings s;
+  s.training_pixels = 64 * 128;  // 256 x 256 -> 91 x 91
+  const auto r = measure_protection(encoders(), x, y, 8, s, *make_objective(encoders(), s));
+  const auto n = noise_as_visible(x, r.visibility.norm3, 8);
+  EXPECT_NEAR(r.floor_norm3, r.visibility.norm3, 0.03 * r.visibility.norm3);
+  const auto o91 = opencv_resize_to(x, 91, 91), n91 = opencv_resize_to(n, 91, 91);
+  for (std::size_t e = 0; e < encoders().size(); ++e) {
+    SCOPED_TRACE(encoders()[e].spec->name);
+    const auto& m = encoders()[e];
+    const auto z0 = encode(m, opencv_jpeg(o91, 75)), z = encode(m, opencv_jpeg(n91, 75));
+    EXPECT_NEAR(r.surrogates[e].floor_jpeg75, ((z - z0).norm() / z0.norm()).item<double>(), 1e-6);
+    const auto r0 = encode(m, opencv_resize(o91, 0.5)), rn = encode(m, opencv_resize(n91, 0.5));
+    EXPECT_NEAR(*r.surrogates[e].floor_resize50, ((rn - r0).norm() / r0.norm()).item<double>(),
+                1e-6);
+    EXPECT_GT(r.surrogates[e].floor_jpeg75, 0.0);
+  }
+}
+
+TEST(Verdict, RefusesNoiseAndAJpegAsVisibleAndPassesCloaksOwnChange) {
+  {  // the command line's test does the same on another painting (cli_test.cpp)
+    const auto x = painting(128);
+    ProtectSettings s;
+    const auto out = protect(encoders(), {x, {}, 8}, s);
+    const auto objective = make_objective(encoders(), s);
+    const auto ours = judge(measure_protection(encoders(), x, out, 8, s), s.strength);
+    EXPECT_TRUE(ours.protected_) << ours.multiple;
+    // Gaussian noise as visible as Cloak's change, and a JPEG q90.
+    const auto noise = gaussian_noise_as_visible(x, out.visibility.norm3);
+    for (const auto& [what, copy] : {std::pair<std::string, torch::Tensor>{"noise", noise},
+                                     {"JPEG q90", opencv_jpeg(x, 90)}}) {
+      SCOPED_TRACE(what);
+      const auto v = judge(measure_protection(encoders(), x, copy, 8, s, *objective), s.strength);
+      EXPECT_FALSE(v.protected_) << v.multiple;
+    }
+  }
 }
 
 TEST(Engine, Bfloat16SurrogatesAgreeWithFloat32) {

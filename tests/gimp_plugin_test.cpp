@@ -73,8 +73,10 @@ TEST_F(GimpPlugin, ProtectsTheSelectionLikeTheLibraryAndKeepsAlpha) {
   const std::string log((std::istreambuf_iterator<char>(log_file)),
                         std::istreambuf_iterator<char>());
   ASSERT_NE(log.find("batch command executed successfully"), std::string::npos) << log;
-  // The plug-in says how visible its change is (GIMP's console prints plug-in messages).
+  // The plug-in says how visible its change is and what it keeps against noise as visible (GIMP's
+  // console prints plug-in messages).
   EXPECT_NE(log.find("Butteraugli"), std::string::npos) << log;
+  EXPECT_NE(log.find("what noise as visible keeps"), std::string::npos) << log;
   EXPECT_NE(log.find("20x24 is too small to protect (the encoders see at least 32 px a side)"),
             std::string::npos)
       << log;

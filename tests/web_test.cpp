@@ -139,6 +139,17 @@ TEST_F(Web, UploadShowsProgressAndGivesTheProtectedImageAtItsSize) {
   const auto& quality = done.at("figures").at("quality");
   EXPECT_GT(quality.at("butteraugli_3norm").get<double>(), 0.0);
   EXPECT_GE(quality.at("jpeg_equivalent").get<int>(), 90);
+  // The verdict the page shows, by the noise floor, as the command line's report gives it.
+  const auto& verdict = done.at("figures").at("verdict");
+  EXPECT_NEAR(verdict.at("multiple_of_floor_jpeg75").get<double>(),
+              verdict.at("mean_latent_shift_jpeg75").get<double>() /
+                  verdict.at("mean_noise_floor_jpeg75").get<double>(),
+              1e-9);
+  EXPECT_EQ(verdict.at("protected").get<bool>(),
+            verdict.at("multiple_of_floor_jpeg75").get<double>() >=
+                    strength_budget(Strength::Medium).min_floor_multiple &&
+                verdict.at("mean_latent_shift_jpeg75").get<double>() >=
+                    strength_budget(Strength::Medium).min_shift_jpeg75);
   EXPECT_EQ(done.at("result_name"), "art-cloaked.png");
 
   auto result = client().Get("/api/jobs/" + std::to_string(id) + "/result", auth());

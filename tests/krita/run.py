@@ -126,7 +126,8 @@ def gui(cloak, build, screenshot, root):
     if not (seen.get("progress") or "").startswith(("Protecting with Cloak", "Measuring")):
         problems.append(f"no progress dialog (saw {seen.get('progress')!r})")
     message = seen.get("message") or ""
-    if not message.startswith("Protected in") or "Latent shift after a JPEG q75" not in message:
+    if (not message.startswith("Protected in") or "Latent shift after a JPEG q75" not in message
+            or "what plain noise as visible keeps" not in message):
         problems.append(f"the closing message: {message!r}")
     if seen.get("layers") != ["Background", "Cloak guard medium fast seed 0"]:
         problems.append(f"layers after Protect: {seen.get('layers')}")
