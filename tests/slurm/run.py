@@ -14,6 +14,7 @@ written, 12 images over 4 array tasks. Fails, never skips, when Slurm cannot sta
 """
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -203,7 +204,8 @@ def main(cloak, build):
         check(all(after.get(rel) == before[rel] for rel in before),
               "nothing finished was redone (inodes and times kept)")
         check(len(before) == len(finished), "every output before resubmitting was a finished one")
-        redone = sum(int(log_of(work, "three", t).split(" protected")[0].split()[-1])
+        # The batch's closing tally, not a file's own verdict ("... NOT protected").
+        redone = sum(int(re.search(r"cloak: (\d+) protected,", log_of(work, "three", t)).group(1))
                      for t in range(4))
         check(redone == 12 - len(finished),
               f"the resubmission protected just the {12 - len(finished)} left ({redone})")
