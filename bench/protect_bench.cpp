@@ -174,7 +174,7 @@ void speed(const std::vector<std::string>& sizes) {
       const double tf = seconds_since(t);
       // The summary's share that is the floor: the noise copy, its JPEG and its encoder passes.
       t = std::chrono::steady_clock::now();
-      const auto noise = opencv_jpeg(noise_as_visible(x, out.visibility.norm3, 8), 75);
+      const auto noise = opencv_jpeg(noise_as_visible(x, out.visibility.norm3, 8).image, 75);
       for (const auto& e : enc) encode(e, noise);
       const double tn = seconds_since(t);
       std::printf(
@@ -404,7 +404,7 @@ void goal_table(const std::string& set, int size, int first, int count, bool pur
       auto base = photoguard_pgd(train, x, ours, 40);
       const double t_base = seconds_since(t);
       const Visibility v = butteraugli(x, ours);
-      const auto noise = noise_as_visible(x, v.norm3, 8);
+      const auto noise = noise_as_visible(x, v.norm3, 8).image;
       const double db_ours = psnr(clean, rendering(ours)), db_base = psnr(clean, rendering(base)),
                    db_noise = psnr(clean, rendering(noise));
       std::printf("| %s | %s | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.1f / %.1f / %.1f |",
@@ -535,7 +535,7 @@ void ablation(int size) {
       auto ours = protect({train}, {pic.x, pic.mask, 8}, ProtectSettings{}).image;
       const double secs = seconds_since(t);
       const Visibility v = butteraugli(pic.x, ours);
-      const auto noise = noise_as_visible(pic.x, v.norm3, 8);
+      const auto noise = noise_as_visible(pic.x, v.norm3, 8).image;
       std::printf("| %s | %s | %.2f | %.2f | %.1f |", pic.name.c_str(), train.spec->name.c_str(),
                   v.max / jpeg.max, v.norm3 / jpeg.norm3, secs);
       auto& r = sums[train.spec->name];

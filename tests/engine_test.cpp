@@ -233,8 +233,8 @@ TEST(Guard, MovesTheLatentFarMoreThanNoiseAsVisible) {
   ProtectSettings s;
   auto out = protect(encoders(), {x, {}, 8}, s).image;
   auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-  auto noise = measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8), 8, s,
-                                  *make_objective(encoders(), s));
+  auto noise = measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8).image,
+                                  8, s, *make_objective(encoders(), s));
   EXPECT_NEAR(noise.visibility.norm3, got.visibility.norm3, 0.05 * got.visibility.norm3);
   for (std::size_t e = 0; e < encoders().size(); ++e) {
     SCOPED_TRACE(got.surrogates[e].name);
@@ -252,8 +252,9 @@ TEST(Modes, EachClosesItsOwnTargetBetterThanNoise) {
     s.target = painting(80, "vangogh_starry_night.jpg");  // another picture
     auto out = protect(encoders(), {x, {}, 8}, s).image;
     auto got = measure_protection(encoders(), x, out, 8, s, *make_objective(encoders(), s));
-    auto noise = measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8), 8,
-                                    s, *make_objective(encoders(), s));
+    auto noise =
+        measure_protection(encoders(), x, noise_as_visible(x, got.visibility.norm3, 8).image, 8, s,
+                           *make_objective(encoders(), s));
     for (std::size_t e = 0; e < encoders().size(); ++e) {
       EXPECT_GT(*got.surrogates[e].target_closed, 0.05);
       EXPECT_GT(*got.surrogates[e].target_closed, *noise.surrogates[e].target_closed + 0.04);
@@ -380,9 +381,10 @@ TEST(NoiseFloor, IsAsVisibleAsAskedSeededAndOnlyRandomSigns) {
     for (int depth : {8, 16})
       for (double goal : {0.3, 0.9}) {
         SCOPED_TRACE(name + " " + std::to_string(depth) + " bits, 3-norm " + std::to_string(goal));
-        const auto n = noise_as_visible(x, goal, depth);
+        const auto [n, norm3] = noise_as_visible(x, goal, depth);
         EXPECT_NEAR(butteraugli(x, n).norm3, goal, 0.03 * goal);
-        EXPECT_TRUE(torch::equal(n, noise_as_visible(x, goal, depth))) << "seeded";
+        EXPECT_DOUBLE_EQ(norm3, butteraugli(x, n).norm3) << "the 3-norm it reports is its own";
+        EXPECT_TRUE(torch::equal(n, noise_as_visible(x, goal, depth).image)) << "seeded";
         const double q = depth == 16 ? 65535.0 : 255.0;
         const auto codes = (n - x) * q;
         EXPECT_LT((codes - codes.round()).abs().max().item<double>(), 1e-2) << "whole codes";
@@ -392,7 +394,7 @@ TEST(NoiseFloor, IsAsVisibleAsAskedSeededAndOnlyRandomSigns) {
         EXPECT_NEAR(up / (up + down), 0.5, 0.05);
       }
   const auto x = painting(64);
-  EXPECT_TRUE(torch::equal(noise_as_visible(x, 0, 8), x)) << "nothing visible: no noise";
+  EXPECT_TRUE(torch::equal(noise_as_visible(x, 0, 8).image, x)) << "nothing visible: no noise";
   EXPECT_DOUBLE_EQ(floor_multiple(0.3, 0.2), 1.5);
   EXPECT_DOUBLE_EQ(floor_multiple(0, 0), 0);
 }
@@ -406,7 +408,7 @@ TEST(NoiseFloor, TheReportMeasuresItThroughTheSameStepsAtTheSameScale) {
   ProtectSettings s;
   s.training_pixels = 64 * 128;  // 256 x 256 -> 91 x 91
   const auto r = measure_protection(encoders(), x, y, 8, s, *make_objective(encoders(), s));
-  const auto n = noise_as_visible(x, r.visibility.norm3, 8);
+  const auto n = noise_as_visible(x, r.visibility.norm3, 8).image;
   EXPECT_NEAR(r.floor_norm3, r.visibility.norm3, 0.03 * r.visibility.norm3);
   const auto o91 = opencv_resize_to(x, 91, 91), n91 = opencv_resize_to(n, 91, 91);
   for (std::size_t e = 0; e < encoders().size(); ++e) {

@@ -138,14 +138,14 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
   r.protected_preview = downscaled(protected_, 512);
   r.visibility = butteraugli(original, protected_);
   r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
-  const auto noise = noise_as_visible(original, r.visibility.norm3, bit_depth);
-  r.floor_norm3 = butteraugli(original, noise).norm3;
+  const NoiseCopy noise = noise_as_visible(original, r.visibility.norm3, bit_depth);
+  r.floor_norm3 = noise.norm3;
   for (const auto& attack : audit_attacks()) {
     AttackResult a;
     a.attack = attack;
     const auto attacked_original = apply_attack(attack.name, original, ae);
     const auto attacked = apply_attack(attack.name, protected_, ae);
-    const auto attacked_noise = apply_attack(attack.name, noise, ae);
+    const auto attacked_noise = apply_attack(attack.name, noise.image, ae);
     torch::NoGradGuard no_grad;
     const double n = static_cast<double>(encoders.size());
     for (const auto& e : encoders) {
@@ -155,8 +155,9 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
       a.mean_shift += a.shift.back() / n;
       a.mean_floor += a.floor.back() / n;
     }
-    a.multiple = floor_multiple(a.mean_shift, a.mean_floor);
-    a.survives = a.mean_shift >= r.threshold && a.multiple >= r.min_multiple;
+    const Verdict v = judge(a.mean_shift, a.mean_floor, strength);
+    a.multiple = v.multiple;
+    a.survives = v.protected_;
     a.psnr_vs_protected =
         attacked.sizes() == protected_.sizes() ? psnr(protected_, attacked) : std::nan("");
     a.preview = downscaled(attacked, 512);

@@ -21,8 +21,9 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
   ProtectionReport r;
   r.linf_codes = linf_codes(original, protected_, bit_depth);
   // The noise copy is made as visible at full size, then goes where the protected copy goes.
-  auto o = original, p = protected_, n = noise_as_visible(original, v.norm3, bit_depth);
-  r.floor_norm3 = butteraugli(original, n).norm3;
+  const NoiseCopy noise = noise_as_visible(original, v.norm3, bit_depth);
+  r.floor_norm3 = noise.norm3;
+  auto o = original, p = protected_, n = noise.image;
   if (coarse_to_fine(o.size(2), o.size(3), settings)) {
     const auto [h, w] = training_size(o.size(2), o.size(3), settings);
     o = opencv_resize_to(o, h, w);
@@ -103,16 +104,20 @@ double relative_shift(const torch::Tensor& z, const torch::Tensor& z0) {
   return ((z - z0).norm() / (z0.norm() + 1e-12)).item<double>();
 }
 
-Verdict judge(const ProtectionReport& r, Strength strength) {
-  Verdict v;
-  for (const auto& s : r.surrogates) {
-    v.shift += s.shift_jpeg75 / static_cast<double>(r.surrogates.size());
-    v.floor += s.floor_jpeg75 / static_cast<double>(r.surrogates.size());
-  }
-  v.multiple = floor_multiple(v.shift, v.floor);
+Verdict judge(double shift, double floor, Strength strength) {
   const auto budget = strength_budget(strength);
-  v.protected_ = v.shift >= budget.min_shift_jpeg75 && v.multiple >= budget.min_floor_multiple;
-  return v;
+  const double multiple = floor_multiple(shift, floor);
+  return {shift, floor, multiple,
+          shift >= budget.min_shift_jpeg75 && multiple >= budget.min_floor_multiple};
+}
+
+Verdict judge(const ProtectionReport& r, Strength strength) {
+  double shift = 0, floor = 0;
+  for (const auto& s : r.surrogates) {
+    shift += s.shift_jpeg75 / static_cast<double>(r.surrogates.size());
+    floor += s.floor_jpeg75 / static_cast<double>(r.surrogates.size());
+  }
+  return judge(shift, floor, strength);
 }
 
 nlohmann::json to_json(const Verdict& v, Strength strength) {

@@ -74,6 +74,8 @@ struct Verdict {
   bool protected_ = false;
 };
 Verdict judge(const ProtectionReport& r, Strength strength);
+// The same rule for any step's mean shift and mean floor (the audit's).
+Verdict judge(double shift, double floor, Strength strength);
 nlohmann::json to_json(const Verdict& v, Strength strength);
 // "protected: after JPEG q75 the latent shift 0.270 is 1.3x what noise as visible keeps (0.210);
 // medium asks for 0.05 and 1.2x", for people.

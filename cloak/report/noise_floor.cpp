@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -18,9 +19,9 @@ constexpr int kMaxMeasurements = 12;
 
 }  // namespace
 
-torch::Tensor noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth) {
+NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth) {
   torch::NoGradGuard no_grad;
-  if (norm3 <= 0) return original;
+  if (norm3 <= 0) return {original, 0};
   auto gen = at::detail::createCPUGenerator(kNoiseSeed);
   const auto sign = at::randint(0, 2, original.sizes(), gen, torch::kFloat32) * 2 - 1;
   const auto dither = at::rand(original.sizes(), gen, torch::kFloat32);
@@ -30,12 +31,12 @@ torch::Tensor noise_as_visible(const torch::Tensor& original, double norm3, int 
   };
   // Butteraugli grows about as a power of the amplitude: each new amplitude comes from the power
   // through the last two measurements (a secant in log-log), the first from a power of 1.
-  double a = 1, best_a = a, best_err = std::numeric_limits<double>::infinity();
+  double a = 1, best_a = a, best_n = 0, best_err = std::numeric_limits<double>::infinity();
   double last_a = 0, last_n = 0;
   for (int i = 0; i < kMaxMeasurements; ++i) {
     const double n = butteraugli(original, noisy(a)).norm3;
     const double err = std::abs(n / norm3 - 1);
-    if (err < best_err) best_err = err, best_a = a;
+    if (err < best_err) best_err = err, best_a = a, best_n = n;
     if (err <= kTolerance) break;
     double power = 1;
     if (n > 0 && last_n > 0 && n != last_n && a != last_a)
@@ -44,7 +45,7 @@ torch::Tensor noise_as_visible(const torch::Tensor& original, double norm3, int 
     last_a = a, last_n = n;
     a = std::clamp(next, 1e-3, 255.0);
   }
-  return noisy(best_a);
+  return {noisy(best_a), best_n};
 }
 
 double floor_multiple(double shift, double floor) {

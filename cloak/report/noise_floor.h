@@ -8,11 +8,16 @@
 
 namespace cloak {
 
+struct NoiseCopy {
+  torch::Tensor image;
+  double norm3 = 0;  // its Butteraugli 3-norm against the original, as measured
+};
+
 // `original` (1,C,H,W) in [0,1] plus random signs (+-1, seeded, the same every run), each of
 // magnitude `a` code values at `bit_depth` (8 or 16) rounded down or up by a fixed dither, clamped
 // to [0,1], with `a` chosen so that its Butteraugli 3-norm against `original` is `norm3` within 3%
 // (the closest found when the rounding allows no closer). `original` itself for `norm3` 0.
-torch::Tensor noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth);
+NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth);
 
 // How far above the floor: `shift` / `floor` (finite: a floor of zero counts as 1e-9).
 double floor_multiple(double shift, double floor);
