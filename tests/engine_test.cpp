@@ -424,21 +424,20 @@ TEST(NoiseFloor, TheReportMeasuresItThroughTheSameStepsAtTheSameScale) {
 }
 
 TEST(Verdict, RefusesNoiseAndAJpegAsVisibleAndPassesCloaksOwnChange) {
-  {  // the command line's test does the same on another painting (cli_test.cpp)
-    const auto x = painting(128);
-    ProtectSettings s;
-    const auto out = protect(encoders(), {x, {}, 8}, s);
-    const auto objective = make_objective(encoders(), s);
-    const auto ours = judge(measure_protection(encoders(), x, out, 8, s), s.strength);
-    EXPECT_TRUE(ours.protected_) << ours.multiple;
-    // Gaussian noise as visible as Cloak's change, and a JPEG q90.
-    const auto noise = gaussian_noise_as_visible(x, out.visibility.norm3);
-    for (const auto& [what, copy] : {std::pair<std::string, torch::Tensor>{"noise", noise},
-                                     {"JPEG q90", opencv_jpeg(x, 90)}}) {
-      SCOPED_TRACE(what);
-      const auto v = judge(measure_protection(encoders(), x, copy, 8, s, *objective), s.strength);
-      EXPECT_FALSE(v.protected_) << v.multiple;
-    }
+  // The command line's test does the same on another painting (cli_test.cpp).
+  const auto x = painting(128);
+  ProtectSettings s;
+  const auto out = protect(encoders(), {x, {}, 8}, s);
+  const auto objective = make_objective(encoders(), s);
+  const auto ours = judge(measure_protection(encoders(), x, out, 8, s), s.strength);
+  EXPECT_TRUE(ours.protected_) << ours.multiple;
+  // Gaussian noise as visible as Cloak's change, and a JPEG q90.
+  const auto noise = gaussian_noise_as_visible(x, out.visibility.norm3);
+  for (const auto& [what, copy] :
+       {std::pair<std::string, torch::Tensor>{"noise", noise}, {"JPEG q90", opencv_jpeg(x, 90)}}) {
+    SCOPED_TRACE(what);
+    const auto v = judge(measure_protection(encoders(), x, copy, 8, s, *objective), s.strength);
+    EXPECT_FALSE(v.protected_) << v.multiple;
   }
 }
 
