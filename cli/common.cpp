@@ -62,6 +62,12 @@ void add_protect_options(CLI::App& cmd, ProtectOptions& o) {
   one_of(
       cmd.add_option("--preset", s.preset, "time spent optimising; default " + to_string(s.preset)),
       kPresets);
+  std::string places;
+  for (const auto& a : kInvisibleAt) places += describe(a.value) + "; ";
+  one_of(cmd.add_option("--invisible-at", s.invisible_at,
+                        "where the strength's promise holds: " + places + "default " +
+                            to_string(s.invisible_at)),
+         kInvisibleAt);
   cmd.add_option("--target", o.target,
                  "poison: anchor image of another concept; cloak: decoy style image")
       ->check(CLI::ExistingFile);
@@ -209,15 +215,21 @@ bool ProgressBar::operator()(double fraction) {
 
 namespace {
 
-std::string summary_line(const fs::path& out, const FileResult& r, Strength strength) {
+std::string summary_line(const fs::path& out, const FileResult& r,
+                         const ProtectSettings& settings) {
+  const Strength strength = settings.strength;
   std::ostringstream s;
   s.precision(3);
   s << out.string() << "  " << std::fixed;
   s.precision(1);
   s << r.run.seconds << " s  Butteraugli " << std::setprecision(2) << r.run.visibility.max << " / "
     << r.run.visibility.norm3 << " (JPEG q" << strength_budget(strength).jpeg_quality << ": "
-    << r.run.goal.max << " / " << r.run.goal.norm3 << ")  PSNR " << std::setprecision(1)
-    << r.report.psnr << " dB  SSIM ";
+    << r.run.goal.max << " / " << r.run.goal.norm3;
+  if (settings.invisible_at == InvisibleAt::TrainingSize &&
+      coarse_to_fine(r.original.size(2), r.original.size(3), settings))
+    s << "; the promise is judged at " << r.report.measured_width << "x"
+      << r.report.measured_height;
+  s << ")  PSNR " << std::setprecision(1) << r.report.psnr << " dB  SSIM ";
   s.precision(3);
   s << r.report.ssim << "  latent shift after JPEG q75";
   s.precision(2);
@@ -244,7 +256,7 @@ nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::pa
   if (ctx.json) {
     std::cout << j.dump() << std::endl;
   } else if (!ctx.quiet) {
-    std::cout << summary_line(out, r, job.settings.strength) << std::endl;
+    std::cout << summary_line(out, r, job.settings) << std::endl;
     if (ctx.verbose) std::cerr << j.dump(2) << std::endl;
   }
   return j;

@@ -25,6 +25,7 @@ int run_settings(const Context& ctx) {
   list("modes (--mode)", "modes", "mode");
   list("strengths (--strength)", "strengths", "strength");
   list("effort (--preset)", "presets", "preset");
+  list("large pictures invisible (--invisible-at)", "invisible_at", "invisible_at");
   std::cout << "decoys (--decoy, cloak mode):";
   for (const auto& d : j["decoys"])
     std::cout << " " << d.get<std::string>() << (d == defaults["decoy"] ? " [default]" : "");

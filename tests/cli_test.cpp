@@ -852,11 +852,15 @@ TEST_F(Cli, SettingsListTheLibrarysChoicesAndProgressLinesFollowTheRun) {
   }
   for (std::size_t i = 0; i < std::size(kPresets); ++i)
     EXPECT_EQ(j["presets"][i]["sweeps"], kPresets[i].sweeps);
+  ASSERT_EQ(j["invisible_at"].size(), std::size(kInvisibleAt));
+  for (std::size_t i = 0; i < std::size(kInvisibleAt); ++i)
+    EXPECT_EQ(j["invisible_at"][i]["name"], kInvisibleAt[i].name);
   EXPECT_EQ(j["decoys"].get<std::vector<std::string>>(), decoy_names());
   const ProtectSettings defaults;
   EXPECT_EQ(j["defaults"]["mode"], to_string(defaults.mode));
   EXPECT_EQ(j["defaults"]["strength"], to_string(defaults.strength));
   EXPECT_EQ(j["defaults"]["preset"], to_string(defaults.preset));
+  EXPECT_EQ(j["defaults"]["invisible_at"], to_string(defaults.invisible_at));
   EXPECT_EQ(j["defaults"]["decoy"], defaults.decoy);
   CliRun human = run("settings");
   EXPECT_EQ(human.code, 0);
@@ -865,7 +869,8 @@ TEST_F(Cli, SettingsListTheLibrarysChoicesAndProgressLinesFollowTheRun) {
 
   write("art.png", make_test_image(48, 40, 3, false, 8));
   for (std::size_t i = 0; i < 3; ++i) {
-    const std::string args = "protect art.png --dry-run --target art.png --mode " +
+    const std::string args = "protect art.png --dry-run --target art.png --invisible-at " +
+                             j["invisible_at"][i % 2]["name"].get<std::string>() + " --mode " +
                              j["modes"][i]["name"].get<std::string>() + " --strength " +
                              j["strengths"][i]["name"].get<std::string>() + " --preset " +
                              j["presets"][i]["name"].get<std::string>() + " --decoy " +

@@ -323,32 +323,54 @@ TEST(Engine, TiledEncodingMatchesAFullPass) {
   }
 }
 
-TEST(Engine, CoarseToFineProtectsWhatATrainersDownscaleKeeps) {
-  // A 384 px painting with a training scale of 96 x 96 (a quarter of the side): optimised at that
-  // scale first, then refined at native size.
-  auto x = painting(384);
+TEST(Engine, LargePicturesKeepAtTheTrainingScaleWhatTheirCopyProtectedThereGets) {
+  // A 1.5 MP picture drawn by code (cel shading, 1224 px square) with a training scale of 512 x
+  // 512 (a sixth of its area, as 1 MP is of 6 MP), fast preset, on taesana: optimised at that
+  // scale first, then refined and fitted to visibility at its own size. What a trainer sees (the
+  // file shrunk to that scale, then JPEG q75) must keep most of what protecting the shrunk copy
+  // directly gives: the native fit may not undo the coarse pass (bench/RESULTS.md measures 3-7 MP
+  // pictures at 1 MP on the surrogate not optimised).
+  const std::vector<LoadedModel> sana = {encoders()[1]};
+  torch::Tensor x;
+  for (const auto& art : samples::digital_art(1224))
+    if (art.name == "cel-shading") x = to_tensor(art.image);
   ProtectSettings s;
   s.preset = Preset::Fast;
-  s.training_pixels = 96 * 96;
-  auto coarse = protect(encoders(), {x, {}, 8}, s);
-  EXPECT_EQ(coarse.image.sizes(), x.sizes());
-  EXPECT_TRUE(torch::equal(coarse.image, protect(encoders(), {x, {}, 8}, s).image));
-  const auto b = strength_budget(Strength::Medium);
-  EXPECT_LE((coarse.image - x).abs().max().item<double>() * 255, b.eps_codes + 1e-3);
-  EXPECT_LE(coarse.visibility.norm3, jpeg_visibility(x, b.jpeg_quality).norm3);
-  s.training_pixels = 0;  // every sweep at native size
-  auto native = protect(encoders(), {x, {}, 8}, s);
-  // What a trainer sees: the file shrunk to the training scale. There the coarse run keeps more
-  // (1.8x on taef2 with colour steps).
-  auto shrunk = [](const torch::Tensor& t) { return opencv_resize_to(t, 96, 96); };
-  for (const auto& e : encoders()) {
-    SCOPED_TRACE(e.spec->name);
-    auto z0 = encode(e, shrunk(x));
-    auto shift = [&](const torch::Tensor& y) {
-      return ((encode(e, shrunk(y)) - z0).norm() / z0.norm()).item<double>();
-    };
-    EXPECT_GT(shift(coarse.image), 1.5 * shift(native.image));
-  }
+  s.training_pixels = 512 * 512;
+  ASSERT_TRUE(coarse_to_fine(1224, 1224, s));
+  const auto [h, w] = training_size(1224, 1224, s);
+  const auto small = opencv_resize_to(x, h, w);
+  const auto z0 = encode(sana[0], opencv_jpeg(small, 75));
+  const auto left = [&](const torch::Tensor& y) {
+    const auto shrunk = y.size(2) == h ? y : opencv_resize_to(y, h, w);
+    return relative_shift(encode(sana[0], opencv_jpeg(shrunk, 75)), z0);
+  };
+  ProtectSettings direct_settings = s;
+  direct_settings.training_pixels = 0;
+  const double direct = left(protect(sana, {small, {}, 8}, direct_settings).image);
+
+  // The default: no more visible than a JPEG q90 at its own size.
+  const auto full_size = protect(sana, {x, {}, 8}, s);
+  const auto jpeg = jpeg_visibility(x, 90);
+  EXPECT_LE(full_size.visibility.max, jpeg.max);
+  EXPECT_LE(full_size.visibility.norm3, jpeg.norm3);
+  const double kept = left(full_size.image) / direct;  // 0.81 when written
+  EXPECT_GT(kept, 0.7) << "kept " << kept;
+
+  // --invisible-at training-size: judged on the shrunk copy, it keeps about all of it; the figures
+  // it reports are what the output shows at its own size.
+  s.invisible_at = InvisibleAt::TrainingSize;
+  const auto training = protect(sana, {x, {}, 8}, s);
+  const auto shown = butteraugli(small, opencv_resize_to(training.image, h, w));
+  const auto small_jpeg = jpeg_visibility(small, 90);
+  EXPECT_LE(shown.max, small_jpeg.max);
+  EXPECT_LE(shown.norm3, small_jpeg.norm3);
+  const auto at_full_size = butteraugli(x, training.image);
+  EXPECT_DOUBLE_EQ(training.visibility.norm3, at_full_size.norm3);
+  EXPECT_DOUBLE_EQ(training.goal.norm3, jpeg.norm3);
+  const double kept_training = left(training.image) / direct;  // 1.38 when written
+  EXPECT_GT(kept_training, 0.9) << "kept " << kept_training;
+  EXPECT_GT(kept_training, kept);
 }
 
 TEST(Measure, ImagesProtectedCoarseToFineAreMeasuredAtTheTrainingScale) {

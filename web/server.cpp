@@ -112,6 +112,7 @@ JobRequest job_request(const Request& req, const FileJob& defaults) {
   s.mode = choose(req, "mode", kModes, s.mode);
   s.strength = choose(req, "strength", kStrengths, s.strength);
   s.preset = choose(req, "preset", kPresets, s.preset);
+  s.invisible_at = choose(req, "invisible_at", kInvisibleAt, s.invisible_at);
   if (const std::string decoy = field(req, "decoy"); !decoy.empty()) {
     const auto& known = decoy_names();
     if (std::find(known.begin(), known.end(), decoy) == known.end())

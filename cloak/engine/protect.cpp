@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "cloak/core/error.h"
 #include "cloak/engine/budget.h"
 #include "cloak/engine/butteraugli.h"
+#include "cloak/engine/codecs.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/engine/eot.h"
 #include "cloak/engine/metrics.h"
@@ -68,7 +70,9 @@ constexpr double kLastStep = 0.05;
 // leave (kFitMargin below them, so that rounding cannot cross them); the try that meets the JPEG
 // with the largest 3-norm is kept, and should none meet it, the last is shrunk by kFitShrink at a
 // time until it does. (Reshaping the bound by visibility during the run instead halved the shift
-// left after JPEG q75: bench/RESULTS.md, ablation.)
+// left after JPEG q75: bench/RESULTS.md, ablation.) With InvisibleAt::TrainingSize, a picture
+// optimised coarse to fine is judged on its copy shrunk to the training scale as a trainer does
+// (engine/codecs.h), and each try's regional gain is enlarged back to full size.
 constexpr double kInvisible = 0.5;
 constexpr int kShapeTries = 3;
 constexpr double kFitLow = 0.1, kFitHigh = 2;
@@ -360,17 +364,19 @@ torch::Tensor rounded(const torch::Tensor& x0, const torch::Tensor& delta, doubl
 // kPlannedFitTries tries; one more is planned before the one that asks for it counts as done, so
 // the share reaches 1 only with the last.
 constexpr int kPlannedFitTries = kShapeTries + 2;  // the shaping, the whole, its measurement
+using Judged = std::function<torch::Tensor(const torch::Tensor&)>;
 void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
-                       const torch::Tensor& eps_map, const Visibility& goal,
+                       const torch::Tensor& eps_map, const Judged& judged, const Visibility& goal,
                        const torch::Tensor& level, double q, WorkMeter& meter,
                        ProtectOutput& result) {
   torch::NoGradGuard no_grad;
+  const auto x0_judged = judged(x0);
   const double work = meter.image_passes(kButteraugliPasses);
   torch::Tensor candidate = delta;
   double best = -1;
   for (int tries = 0;; ++tries) {
     auto image = rounded(x0, candidate, q);
-    const auto v = butteraugli(x0, image, true);
+    const auto v = butteraugli(x0_judged, judged(image), true);
     const bool meets = v.max <= goal.max && v.norm3 <= goal.norm3;
     if (tries >= kShapeTries && meets && v.norm3 > best) {
       best = v.norm3;
@@ -379,7 +385,12 @@ void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
     }
     torch::Tensor next;
     if (tries < kShapeTries) {
-      const auto gain = visibility_gain(v.distmap.to(x0.device()), level, kFitLow, kFitHigh);
+      auto gain = visibility_gain(v.distmap.to(x0.device()), level, kFitLow, kFitHigh);
+      if (gain.size(2) != x0.size(2))
+        gain = F::interpolate(gain, F::InterpolateFuncOptions()
+                                        .size(std::vector<int64_t>{x0.size(2), x0.size(3)})
+                                        .mode(torch::kBilinear)
+                                        .align_corners(false));
       next = torch::max(torch::min(candidate * gain, eps_map), -eps_map);
     } else if (tries == kShapeTries && !meets) {
       next = candidate *
@@ -389,7 +400,7 @@ void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
     } else if (best < 0) {
       // Nothing added at all: what rounding the input alone gives (exact for 8- and 16-bit input).
       result.image = rounded(x0, torch::zeros_like(x0), q);
-      result.visibility = butteraugli(x0, result.image, true);
+      result.visibility = butteraugli(x0_judged, judged(result.image), true);
     }
     // A try beyond the planned ones is planned before this one counts as done.
     if (next.defined() && tries + 1 >= kPlannedFitTries) meter.plan(work);
@@ -420,6 +431,14 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   const auto eps_map =
       perceptual_budget(masking, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
   const double q = max_code(input.bit_depth);
+  // What visibility is judged on: the image, or its copy at the training scale.
+  const bool at_training_size =
+      settings.invisible_at == InvisibleAt::TrainingSize && coarse_to_fine(H, W, settings);
+  Judged judged = [](const torch::Tensor& t) { return t; };
+  if (at_training_size)
+    judged = [size = training_size(H, W, settings), &dev](const torch::Tensor& t) {
+      return opencv_resize_to(t, size.first, size.second).to(dev);
+    };
   std::shared_ptr<const Objective> objective = make_objective(encoders, settings);
   torch::Tensor target;
   if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
@@ -433,13 +452,18 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   WorkMeter meter(progress, static_cast<double>(H * W));
   // Before: the texture budget and the yardstick (a JPEG and its distance); after: the planned fit
   // tries and the quality figures.
-  meter.plan(meter.image_passes(kBudgetPasses + (1 + kPlannedFitTries) * kButteraugliPasses +
+  // Judged at the training size, the full-size visibility and its JPEG's are measured at the end.
+  const int full_size_measures = at_training_size ? 2 : 0;
+  meter.plan(meter.image_passes(kBudgetPasses +
+                                (1 + kPlannedFitTries + full_size_measures) * kButteraugliPasses +
                                 kQualityCheckPasses));
   const std::vector<Phase> phases = plan_phases(H, W, settings);
   const auto plan = plan_sweeps(H, W, phases, settings.tile, rng, meter);
   meter.done(meter.image_passes(kBudgetPasses));
-  Visibility goal = jpeg_visibility(x0, budget.jpeg_quality, true);
-  const torch::Tensor level = visibility_level(masking, goal.distmap, kInvisible);
+  const auto x0_judged = judged(x0);
+  Visibility goal = jpeg_visibility(x0_judged, budget.jpeg_quality, true);
+  const torch::Tensor level = visibility_level(
+      at_training_size ? texture_masking(x0_judged) : masking, goal.distmap, kInvisible);
   goal.distmap = torch::Tensor();
   meter.done(meter.image_passes(kButteraugliPasses));
   std::size_t steps = 0, sweep = 0;
@@ -461,7 +485,13 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
 
   ProtectOutput result;
   result.goal = goal;
-  fit_to_visibility(x0, delta, eps_map, goal, level, q, meter, result);
+  fit_to_visibility(x0, delta, eps_map, judged, goal, level, q, meter, result);
+  if (at_training_size) {  // what the output shows at full size
+    torch::NoGradGuard no_grad;
+    result.visibility = butteraugli(x0, result.image.to(dev), true);
+    result.goal = jpeg_visibility(x0, budget.jpeg_quality);
+    meter.done(meter.image_passes(full_size_measures * kButteraugliPasses));
+  }
   meter.done(meter.image_passes(kQualityCheckPasses));
   result.steps = static_cast<int>(steps);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -15,6 +15,10 @@ std::string describe(Strength s) {
   return text;
 }
 
+std::string describe(InvisibleAt a) {
+  return to_string(a) + ": " + choice(kInvisibleAt, a).help;
+}
+
 std::string describe(Preset p) {
   return to_string(p) + " (" + std::to_string(preset_sweeps(p)) + " sweeps)";
 }

@@ -16,13 +16,16 @@ namespace cloak {
 enum class Mode { Guard, Cloak, Poison };
 enum class Strength { Low, Medium, High };
 enum class Preset { Fast, Balanced, Max };
+enum class InvisibleAt { FullSize, TrainingSize };
 
-struct ModeChoice {
-  Mode value;
+// A choice that is a name and what it means.
+template <class Value>
+struct NamedChoice {
+  Value value;
   const char* name;
   const char* help;
 };
-inline constexpr ModeChoice kModes[] = {
+inline constexpr NamedChoice<Mode> kModes[] = {
     {Mode::Guard, "guard", "break what editors and trainers see"},
     {Mode::Cloak, "cloak", "shift the style toward a decoy"},
     {Mode::Poison, "poison", "shift the concept toward a target image"},
@@ -63,6 +66,18 @@ inline constexpr PresetChoice kPresets[] = {
     {Preset::Max, "max", 32},
 };
 
+// Where the strength's promise is judged on a picture larger than the training scale
+// (ProtectSettings::training_pixels, with a margin: protect.h, coarse_to_fine). At its own size,
+// the change can carry only about half the shift that protecting its training-size copy gives,
+// once a trainer shrinks it; judged on the copy shrunk to that scale it keeps about all of it, and
+// shows more at full size (bench/RESULTS.md, coarse to fine).
+inline constexpr NamedChoice<InvisibleAt> kInvisibleAt[] = {
+    {InvisibleAt::FullSize, "full-size", "at the picture's own size"},
+    {InvisibleAt::TrainingSize, "training-size",
+     "on pictures over 1.25 MP, once shrunk to the training scale (1 MP): keeps the protection "
+     "trainers see, shows more at full size"},
+};
+
 // The entry of `table` for `value`: each table lists its enum's values in declaration order.
 template <class Choice, std::size_t N>
 constexpr const Choice& choice(const Choice (&table)[N], decltype(Choice::value) value) {
@@ -75,7 +90,7 @@ constexpr bool in_declaration_order(const Choice (&table)[N]) {
   return true;
 }
 static_assert(in_declaration_order(kModes) && in_declaration_order(kStrengths) &&
-              in_declaration_order(kPresets));
+              in_declaration_order(kPresets) && in_declaration_order(kInvisibleAt));
 
 // The value `name` names in `table`, or nothing.
 template <class Choice, std::size_t N>
@@ -108,11 +123,15 @@ inline std::string to_string(Strength s) {
 inline std::string to_string(Preset p) {
   return choice(kPresets, p).name;
 }
+inline std::string to_string(InvisibleAt a) {
+  return choice(kInvisibleAt, a).name;
+}
 // A choice as help texts and dialogs show it: "guard: break what editors and trainers see",
 // "medium (no more visible than JPEG q90)", "fast (8 sweeps)".
 std::string describe(Mode m);
 std::string describe(Strength s);
 std::string describe(Preset p);
+std::string describe(InvisibleAt a);
 
 struct ProtectSettings {
   Mode mode = Mode::Guard;
@@ -125,6 +144,7 @@ struct ProtectSettings {
   // The scale fine-tuning pipelines resize to before encoding (about 1 MP): a larger image is
   // optimised at this scale first, then refined at native size (0: always at native size).
   double training_pixels = 1024.0 * 1024.0;
+  InvisibleAt invisible_at = InvisibleAt::FullSize;  // where the strength's promise is judged
   torch::Device device = torch::kCPU;
 };
 

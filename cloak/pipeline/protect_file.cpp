@@ -96,6 +96,7 @@ nlohmann::json to_json(const ProtectSettings& s) {
   return {{"mode", to_string(s.mode)},
           {"strength", to_string(s.strength)},
           {"preset", to_string(s.preset)},
+          {"invisible_at", to_string(s.invisible_at)},
           {"seed", s.seed},
           {"tile", s.tile},
           {"decoy", s.target.defined() ? "target image" : s.decoy}};

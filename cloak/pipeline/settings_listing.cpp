@@ -21,11 +21,14 @@ nlohmann::json settings_listing() {
                               {"min_floor_multiple", s.budget.min_floor_multiple}});
   for (const auto& p : kPresets)
     j["presets"].push_back({{"name", p.name}, {"label", describe(p.value)}, {"sweeps", p.sweeps}});
+  for (const auto& a : kInvisibleAt)
+    j["invisible_at"].push_back({{"name", a.name}, {"label", describe(a.value)}});
   j["decoys"] = decoy_names();
   const ProtectSettings defaults;
   j["defaults"] = {{"mode", to_string(defaults.mode)},
                    {"strength", to_string(defaults.strength)},
                    {"preset", to_string(defaults.preset)},
+                   {"invisible_at", to_string(defaults.invisible_at)},
                    {"decoy", defaults.decoy},
                    {"seed", defaults.seed}};
   return j;

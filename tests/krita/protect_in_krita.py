@@ -27,8 +27,8 @@ def check(ok, what):
 
 
 def choices(**over):
-    c = {"mode": "guard", "strength": "medium", "preset": "fast", "decoy": "cubist", "seed": 3,
-         "target": "", "destination": "layer"}
+    c = {"mode": "guard", "strength": "medium", "preset": "fast", "invisible_at": "full-size",
+         "decoy": "cubist", "seed": 3, "target": "", "destination": "layer"}
     c.update(over)
     return c
 
@@ -279,10 +279,11 @@ def cancel_and_missing_cloak(cloak):
 
 def remembered_settings(listing):
     defaults = dialog.initial_choices(listing, {})
-    check({k: defaults[k] for k in ("mode", "strength", "preset", "decoy")} ==
-          {k: listing["defaults"][k] for k in ("mode", "strength", "preset", "decoy")},
+    keys = ("mode", "strength", "preset", "invisible_at", "decoy")
+    check({k: defaults[k] for k in keys} == {k: listing["defaults"][k] for k in keys},
           f"defaults {defaults} are not cloak's {listing['defaults']}")
-    mine = dict(defaults, strength="high", preset="max", seed=42, destination="file")
+    mine = dict(defaults, strength="high", preset="max", invisible_at="training-size", seed=42,
+                destination="file")
     dialog.save_choices(mine)
     check(dialog.initial_choices(listing, dialog.saved_choices()) == mine, "settings not kept")
     old = dict(mine, version=dialog.SETTINGS_VERSION + 1)

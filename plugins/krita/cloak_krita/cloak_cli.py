@@ -49,7 +49,8 @@ def protect_arguments(choices, source, output):
     """The arguments of `cloak protect` for `choices` (names from the listing)."""
     args = ["--json", "--progress-json", "protect", source, "-o", output,
             "--mode", choices["mode"], "--strength", choices["strength"],
-            "--preset", choices["preset"], "--seed", str(choices["seed"])]
+            "--preset", choices["preset"], "--invisible-at", choices["invisible_at"],
+            "--seed", str(choices["seed"])]
     if choices.get("target"):
         args += ["--target", choices["target"]]
     elif choices["mode"] == "cloak":

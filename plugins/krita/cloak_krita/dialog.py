@@ -42,6 +42,8 @@ def initial_choices(listing, saved):
         "strength": pick("strength", [c["name"] for c in listing["strengths"]],
                          defaults["strength"]),
         "preset": pick("preset", [c["name"] for c in listing["presets"]], defaults["preset"]),
+        "invisible_at": pick("invisible_at", [c["name"] for c in listing["invisible_at"]],
+                             defaults["invisible_at"]),
         "decoy": pick("decoy", listing["decoys"], defaults["decoy"]),
         "seed": seed if isinstance(seed, int) and 0 <= seed < 2**31 else defaults["seed"],
         "target": saved.get("target") if isinstance(saved.get("target"), str) else "",
@@ -72,6 +74,8 @@ class ProtectDialog(QDialog):
                                choices["strength"])
         self.preset = _combo([(p["name"], p["label"]) for p in listing["presets"]],
                              choices["preset"])
+        self.invisible_at = _combo([(a["name"], a["label"]) for a in listing["invisible_at"]],
+                                   choices["invisible_at"])
         self.decoy = _combo([(d, d) for d in listing["decoys"]], choices["decoy"])
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
@@ -90,6 +94,7 @@ class ProtectDialog(QDialog):
         form.addRow("Mode:", self.mode)
         form.addRow("Strength:", self.strength)
         form.addRow("Effort:", self.preset)
+        form.addRow("Invisible:", self.invisible_at)
         form.addRow("Decoy style:", self.decoy)
         form.addRow("Target image:", target_row)
         form.addRow("Seed:", self.seed)
@@ -131,6 +136,7 @@ class ProtectDialog(QDialog):
     def choices(self):
         return dict(self._choices, mode=self.mode.currentData(),
                     strength=self.strength.currentData(), preset=self.preset.currentData(),
+                    invisible_at=self.invisible_at.currentData(),
                     decoy=self.decoy.currentData(), seed=self.seed.value(),
                     target=self.target.text(), source=self.source.currentData(),
                     destination=self.destination.currentData())
