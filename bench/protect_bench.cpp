@@ -1,7 +1,8 @@
 // Benchmarks of the engine on the public-domain samples in ../shared/samples (never run by the
 // tests). Prints Markdown tables for bench/RESULTS.md.
 //   cloak_bench speed [SIZE...]   time, report time and peak memory at each size (WxH or a side)
-//   cloak_bench scale [W H]       a large painting coarse to fine, native only and at 1 MP
+//   cloak_bench scale [FACTOR]    three large pictures protected at their own size, measured where
+//                                 trainers and sites shrink them (sides / FACTOR for quick runs)
 //   cloak_bench load [HOGS]       the default protect alone and beside HOGS busy processes
 //   cloak_bench quality [SIZE]    visibility per strength on every picture against its JPEG
 //   cloak_bench goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]]
@@ -237,60 +238,85 @@ double shift_on(const LoadedModel& m, const torch::Tensor& y, const torch::Tenso
   return relative_shift(encode(m, y), encode(m, x));
 }
 
-// Issue 11's scale table: a large painting protected coarse to fine (default) and at native size
-// only, against protecting its 1-MP downscale directly. Per surrogate, the shift left after the
-// protected file is resized to 1 MP and JPEG q75 compressed; and the mean shift after JPEG q75 on
-// four 512 px crops at native size.
-void scale_table(int w, int h) {
+// Issue 35's scale table: three large pictures (a 7 MP painting, a 3 MP painting, a 4.5 MP picture
+// drawn from vector art), each protected at its own size with the defaults against one surrogate
+// and measured on the other (both directions). The native output's visibility against a JPEG q90
+// of the picture, then for each size a trainer or a site shrinks to (~1 MP, ~2 MP, 512 px on the
+// long side), the shift left on the held-out surrogate after that resize and JPEG q75: of the
+// native output, of the shrunk copy protected directly (at that size, every sweep native), and of
+// a noise copy as visible as the native output (made at native size, shrunk the same way).
+// `factor` divides every side and the training scale's side (1: the sizes above), for quick runs.
+void scale_table(double factor) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
-  const auto training = training_size(h, w, ProtectSettings{});
-  const int64_t mh = training.first, mw = training.second;
-  auto to_1mp = [&](const torch::Tensor& t) { return opencv_resize_to(t, mh, mw); };
-  auto crops_shift = [&](const LoadedModel& m, const torch::Tensor& y, const torch::Tensor& x) {
-    double sum = 0;
-    for (auto [cy, cx] : {std::pair<int64_t, int64_t>{0, 0},
-                          {0, w - 512},
-                          {h - 512, 0},
-                          {(h - 512) / 2, (w - 512) / 2}}) {
-      auto c = [&](const torch::Tensor& t) {
-        return opencv_jpeg(t.slice(2, cy, cy + 512).slice(3, cx, cx + 512), 75);
-      };
-      sum += shift_on(m, c(y), c(x));
-    }
-    return sum / 4;
+  const auto side = [&](double s) { return static_cast<int>(std::lround(s / factor / 8) * 8); };
+  struct Large {
+    std::string name;
+    torch::Tensor x;
   };
+  std::vector<Large> pictures;
+  pictures.push_back(
+      {"vangogh_starry_night (7 MP)", painting(kPaintings[1], side(3072), side(2304))});
+  pictures.push_back(
+      {"monet_water_lilies_1919 (3 MP)", painting(kPaintings[0], side(2000), side(1500))});
+  for (auto& a : samples::digital_art(side(2112)))
+    if (a.name == "vector-shapes")
+      pictures.push_back({"vector-shapes (4.5 MP)", image_tensor(a.image)});
+  ProtectSettings defaults;
+  defaults.training_pixels /= factor * factor;
   std::printf(
-      "| painting (%dx%d) | engine | time (s) | PSNR | at 1 MP, JPEG q75: %s / %s | vs 1 MP "
-      "directly | native 512 px crops, JPEG q75 |\n|---|---|---|---|---|---|---|\n",
-      w, h, enc[0].spec->name.c_str(), enc[1].spec->name.c_str());
-  for (const char* p : {kPaintings[1], kPaintings[0]}) {
-    auto x = painting(p, w, h);
-    const auto small = to_1mp(x), small_j = opencv_jpeg(small, 75);
-    auto t = std::chrono::steady_clock::now();
-    auto direct = protect(enc, {small, {}, 8}, ProtectSettings{}).image;
-    const double t_direct = seconds_since(t);
-    std::vector<double> direct_shift;
-    for (const auto& m : enc) direct_shift.push_back(shift_on(m, opencv_jpeg(direct, 75), small_j));
-    std::printf("| %s | 1 MP (%ldx%ld) directly | %.1f | %.2f | %.3f / %.3f | 1.00x | - |\n", p,
-                static_cast<long>(mw), static_cast<long>(mh), t_direct, psnr(small, direct),
-                direct_shift[0], direct_shift[1]);
-    for (bool native : {false, true}) {
-      ProtectSettings s;
-      if (native) s.training_pixels = 0;
-      t = std::chrono::steady_clock::now();
-      auto out = protect(enc, {x, {}, 8}, s).image;
-      const double took = seconds_since(t);
-      std::vector<double> at_1mp;
-      double ratio = 0, crops = 0;
-      for (std::size_t e = 0; e < enc.size(); ++e) {
-        at_1mp.push_back(shift_on(enc[e], opencv_jpeg(to_1mp(out), 75), small_j));
-        ratio += at_1mp[e] / direct_shift[e] / static_cast<double>(enc.size());
-        crops += crops_shift(enc[e], out, x) / static_cast<double>(enc.size());
+      "| picture (factor %.2f) | optimised on | native size: time (s), Butteraugli max / 3-norm x "
+      "JPEG q90 | shrunk to | shift left, JPEG q75, held out: native / directly / noise | kept "
+      "(native / directly) | native / noise |\n|---|---|---|---|---|---|---|\n",
+      factor);
+  for (const auto& [name, x] : pictures) {
+    const int64_t H = x.size(2), W = x.size(3);
+    const double long_side = static_cast<double>(std::max(H, W));
+    const auto area = [&](double pixels) {
+      const double f = std::sqrt(pixels / static_cast<double>(H * W));
+      return std::pair<int64_t, int64_t>{std::lround(H * f), std::lround(W * f)};
+    };
+    const std::vector<std::pair<int64_t, int64_t>> sizes = {
+        area(defaults.training_pixels),
+        area(2 * defaults.training_pixels),
+        {std::lround(H * 512 / factor / long_side), std::lround(W * 512 / factor / long_side)}};
+    const Visibility jpeg = jpeg_visibility(x, 90);
+    for (std::size_t a = 0; a < enc.size(); ++a) {
+      const std::vector<LoadedModel> on = {enc[a]};
+      const LoadedModel& held = enc[1 - a];
+      std::vector<double> direct_left;
+      for (const auto& [h, w] : sizes) {
+        const auto small = opencv_resize_to(x, h, w);
+        ProtectSettings direct_settings;
+        direct_settings.training_pixels = 0;
+        const auto direct = protect(on, {small, {}, 8}, direct_settings).image;
+        direct_left.push_back(relative_shift(encode(held, opencv_jpeg(direct, 75)),
+                                             encode(held, opencv_jpeg(small, 75))));
       }
-      std::printf("| %s | %s | %.1f | %.2f | %.3f / %.3f | %.2fx | %.3f |\n", p,
-                  native ? "native size only" : "coarse to fine (default)", took, psnr(x, out),
-                  at_1mp[0], at_1mp[1], ratio, crops);
-      std::fflush(stdout);
+      for (const auto& at : kInvisibleAt) {
+        ProtectSettings s = defaults;
+        s.invisible_at = at.value;
+        auto t = std::chrono::steady_clock::now();
+        const auto native = protect(on, {x, {}, 8}, s);
+        const double took = seconds_since(t);
+        const Visibility v = butteraugli(x, native.image);
+        const auto noise = noise_as_visible(x, v.norm3, 8).image;
+        for (std::size_t k = 0; k < sizes.size(); ++k) {
+          const auto [h, w] = sizes[k];
+          const auto small = opencv_resize_to(x, h, w);
+          const auto z0 = encode(held, opencv_jpeg(small, 75));
+          const auto left = [&](const torch::Tensor& y) {
+            return relative_shift(encode(held, opencv_jpeg(y, 75)), z0);
+          };
+          const double n = left(opencv_resize_to(native.image, h, w)), d = direct_left[k],
+                       f = left(opencv_resize_to(noise, h, w));
+          std::printf(
+              "| %s %s | %s | %.0f, %.2f / %.2f | %ldx%ld | %.3f / %.3f / %.3f | %.2fx | %.2fx |\n",
+              name.c_str(), at.name, enc[a].spec->name.c_str(), took, v.max / jpeg.max,
+              v.norm3 / jpeg.norm3, static_cast<long>(w), static_cast<long>(h), n, d, f, n / d,
+              n / f);
+          std::fflush(stdout);
+        }
+      }
     }
   }
 }
@@ -653,7 +679,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> sizes(argv + 2, argv + argc);
     speed(sizes.empty() ? std::vector<std::string>{"512", "1024"} : sizes);
   } else if (what == "scale") {
-    scale_table(argc > 2 ? std::atoi(argv[2]) : 3072, argc > 3 ? std::atoi(argv[3]) : 2304);
+    scale_table(argc > 2 ? std::atof(argv[2]) : 1.0);
   } else if (what == "load") {
     load_table(argc > 2 ? std::atoi(argv[2]) : 2);
   } else if (what == "quality") {
@@ -674,7 +700,7 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(
         stderr,
-        "usage: cloak_bench speed [SIZE...] | scale [W H] | load [HOGS] | quality [SIZE] | "
+        "usage: cloak_bench speed [SIZE...] | scale [FACTOR] | load [HOGS] | quality [SIZE] | "
         "goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
         "verdicts [SIZE] | ablation [SIZE] | sheet [SIZE [OUT.png]] | "
         "audit [COUNT [SIZE]]\n");
