@@ -225,8 +225,7 @@ std::string summary_line(const fs::path& out, const FileResult& r,
   s << r.run.seconds << " s  Butteraugli " << std::setprecision(2) << r.run.visibility.max << " / "
     << r.run.visibility.norm3 << " (JPEG q" << strength_budget(strength).jpeg_quality << ": "
     << r.run.goal.max << " / " << r.run.goal.norm3;
-  if (settings.invisible_at == InvisibleAt::TrainingSize &&
-      coarse_to_fine(r.original.size(2), r.original.size(3), settings))
+  if (judged_at_training_size(r.original.size(2), r.original.size(3), settings))
     s << "; the promise is judged at " << r.report.measured_width << "x"
       << r.report.measured_height;
   s << ")  PSNR " << std::setprecision(1) << r.report.psnr << " dB  SSIM ";

@@ -86,6 +86,10 @@ bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings) {
          static_cast<double>(h * w) > kCoarseAbove * settings.training_pixels;
 }
 
+bool judged_at_training_size(int64_t h, int64_t w, const ProtectSettings& settings) {
+  return settings.invisible_at == InvisibleAt::TrainingSize && coarse_to_fine(h, w, settings);
+}
+
 std::pair<int64_t, int64_t> training_size(int64_t h, int64_t w, const ProtectSettings& settings) {
   const double f = std::sqrt(settings.training_pixels / static_cast<double>(h * w));
   return {std::max<int64_t>(1, std::lround(h * f)), std::max<int64_t>(1, std::lround(w * f))};
@@ -432,8 +436,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       perceptual_budget(masking, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
   const double q = max_code(input.bit_depth);
   // What visibility is judged on: the image, or its copy at the training scale.
-  const bool at_training_size =
-      settings.invisible_at == InvisibleAt::TrainingSize && coarse_to_fine(H, W, settings);
+  const bool at_training_size = judged_at_training_size(H, W, settings);
   Judged judged = [](const torch::Tensor& t) { return t; };
   if (at_training_size)
     judged = [size = training_size(H, W, settings), &dev](const torch::Tensor& t) {

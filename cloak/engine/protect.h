@@ -46,6 +46,9 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
 // Whether an h x w image is optimised coarse to fine: larger than the training scale (by a
 // quarter). Such images are also measured at that scale (measure_protection).
 bool coarse_to_fine(int64_t h, int64_t w, const ProtectSettings& settings);
+// Whether an h x w image's visibility is judged on its copy at the training scale
+// (InvisibleAt::TrainingSize on an image optimised coarse to fine) rather than at its own size.
+bool judged_at_training_size(int64_t h, int64_t w, const ProtectSettings& settings);
 // The size a trainer's resize gives an h x w image: settings.training_pixels, same aspect.
 std::pair<int64_t, int64_t> training_size(int64_t h, int64_t w, const ProtectSettings& settings);
 

@@ -94,13 +94,11 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
   r.ssim = run.ssim;
   r.visibility = run.visibility;
   // A run fitted under the strength's JPEG at full size has an equivalent no lower.
-  const bool fitted_at_full_size = settings.invisible_at == InvisibleAt::FullSize ||
-                                   !coarse_to_fine(original.size(2), original.size(3), settings);
   if (detail == ReportDetail::Full)
-    r.jpeg_equivalent = fitted_at_full_size
-                            ? jpeg_equivalent(original, r.visibility,
-                                              strength_budget(settings.strength).jpeg_quality)
-                            : jpeg_equivalent(original, r.visibility);
+    r.jpeg_equivalent = judged_at_training_size(original.size(2), original.size(3), settings)
+                            ? jpeg_equivalent(original, r.visibility)
+                            : jpeg_equivalent(original, r.visibility,
+                                              strength_budget(settings.strength).jpeg_quality);
   return r;
 }
 
