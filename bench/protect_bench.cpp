@@ -283,14 +283,17 @@ void scale_table(double factor) {
     for (std::size_t a = 0; a < enc.size(); ++a) {
       const std::vector<LoadedModel> on = {enc[a]};
       const LoadedModel& held = enc[1 - a];
+      // Per size: the held-out latent of the shrunk original after JPEG q75, and what the shrunk
+      // copy protected directly keeps.
+      std::vector<torch::Tensor> z0;
       std::vector<double> direct_left;
       for (const auto& [h, w] : sizes) {
         const auto small = opencv_resize_to(x, h, w);
+        z0.push_back(encode(held, opencv_jpeg(small, 75)));
         ProtectSettings direct_settings;
         direct_settings.training_pixels = 0;
         const auto direct = protect(on, {small, {}, 8}, direct_settings).image;
-        direct_left.push_back(relative_shift(encode(held, opencv_jpeg(direct, 75)),
-                                             encode(held, opencv_jpeg(small, 75))));
+        direct_left.push_back(relative_shift(encode(held, opencv_jpeg(direct, 75)), z0.back()));
       }
       for (const auto& at : kInvisibleAt) {
         ProtectSettings s = defaults;
@@ -302,10 +305,8 @@ void scale_table(double factor) {
         const auto noise = noise_as_visible(x, v.norm3, 8).image;
         for (std::size_t k = 0; k < sizes.size(); ++k) {
           const auto [h, w] = sizes[k];
-          const auto small = opencv_resize_to(x, h, w);
-          const auto z0 = encode(held, opencv_jpeg(small, 75));
           const auto left = [&](const torch::Tensor& y) {
-            return relative_shift(encode(held, opencv_jpeg(y, 75)), z0);
+            return relative_shift(encode(held, opencv_jpeg(y, 75)), z0[k]);
           };
           const double n = left(opencv_resize_to(native.image, h, w)), d = direct_left[k],
                        f = left(opencv_resize_to(noise, h, w));

@@ -370,11 +370,11 @@ torch::Tensor rounded(const torch::Tensor& x0, const torch::Tensor& delta, doubl
 constexpr int kPlannedFitTries = kShapeTries + 2;  // the shaping, the whole, its measurement
 using Judged = std::function<torch::Tensor(const torch::Tensor&)>;
 void fit_to_visibility(const torch::Tensor& x0, const torch::Tensor& delta,
-                       const torch::Tensor& eps_map, const Judged& judged, const Visibility& goal,
+                       const torch::Tensor& eps_map, const Judged& judged,
+                       const torch::Tensor& x0_judged, const Visibility& goal,
                        const torch::Tensor& level, double q, WorkMeter& meter,
                        ProtectOutput& result) {
   torch::NoGradGuard no_grad;
-  const auto x0_judged = judged(x0);
   const double work = meter.image_passes(kButteraugliPasses);
   torch::Tensor candidate = delta;
   double best = -1;
@@ -488,7 +488,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
 
   ProtectOutput result;
   result.goal = goal;
-  fit_to_visibility(x0, delta, eps_map, judged, goal, level, q, meter, result);
+  fit_to_visibility(x0, delta, eps_map, judged, x0_judged, goal, level, q, meter, result);
   if (at_training_size) {  // what the output shows at full size
     torch::NoGradGuard no_grad;
     result.visibility = butteraugli(x0, result.image.to(dev), true);
