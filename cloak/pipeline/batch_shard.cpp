@@ -1,7 +1,7 @@
 #include "cloak/pipeline/batch_shard.h"
 
 #include <cstdlib>
-#include <stdexcept>
+#include <optional>
 
 #include "cloak/core/error.h"
 
@@ -9,43 +9,44 @@ namespace cloak {
 
 namespace {
 
-std::uint64_t env_number(const char* name, bool* present) {
-  const char* v = std::getenv(name);
-  *present = v && *v;
-  return *present ? std::strtoull(v, nullptr, 10) : 0;
+// A whole number written with digits only (no sign, space or suffix) that fits; else nothing.
+std::optional<std::uint64_t> whole_number(const std::string& text) {
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::strtoull(text.c_str(), nullptr, 10);
 }
 
 }  // namespace
 
 Shard parse_shard(const std::string& spec) {
-  bool has_id, has_count, has_min, has_k8s;
-  const auto slurm_id = env_number("SLURM_ARRAY_TASK_ID", &has_id);
-  const auto slurm_count = env_number("SLURM_ARRAY_TASK_COUNT", &has_count);
-  const auto slurm_min = env_number("SLURM_ARRAY_TASK_MIN", &has_min);
-  const auto k8s = env_number("JOB_COMPLETION_INDEX", &has_k8s);
   Shard s;
-  if (spec.empty()) {
-    if (has_id && has_count) s = {slurm_id - slurm_min, slurm_count};
+  if (spec.empty()) return s;
+  const auto usage = [&](const std::string& why) {
+    return Error(ErrorKind::Usage, "--shard " + spec + ": " + why);
+  };
+  const auto slash = spec.find('/');
+  const auto count = whole_number(slash == std::string::npos ? "" : spec.substr(slash + 1));
+  if (!count || *count == 0) throw usage("takes K/N or auto/N with whole numbers, e.g. 0/4");
+  s.count = *count;
+  const std::string k = spec.substr(0, slash);
+  if (k == "auto") {
+    const char* variable = nullptr;
+    for (const char* name : {"SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX"})
+      if (const char* v = std::getenv(name); v && *v && !variable) variable = name;
+    if (!variable) throw usage("neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
+    const std::string value = std::getenv(variable);
+    const auto index = whole_number(value);
+    if (!index || *index >= s.count)
+      throw usage(std::string(variable) + " is " + value + ", not a shard in 0.." +
+                  std::to_string(s.count - 1) + " (number the tasks 0 to " +
+                  std::to_string(s.count - 1) + ")");
+    s.index = *index;
     return s;
   }
-  const auto slash = spec.find('/');
-  if (slash == std::string::npos) throw Error(ErrorKind::Usage, "--shard takes K/N, e.g. 0/4");
-  const std::string k = spec.substr(0, slash);
-  try {
-    s.count = std::stoull(spec.substr(slash + 1));
-    if (k == "auto") {
-      if (!has_id && !has_k8s)
-        throw Error(ErrorKind::Usage,
-                    "--shard auto/N: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set");
-      s.index = has_id ? slurm_id - slurm_min : k8s;
-    } else {
-      s.index = std::stoull(k);
-    }
-  } catch (const std::logic_error&) {
-    throw Error(ErrorKind::Usage, "--shard takes K/N with whole numbers, e.g. 0/4");
-  }
-  if (s.count == 0 || s.index >= s.count)
-    throw Error(ErrorKind::Usage, "--shard " + spec + ": K must be in 0..N-1");
+  const auto index = whole_number(k);
+  if (!index) throw usage("takes K/N or auto/N with whole numbers, e.g. 0/4");
+  if (*index >= s.count) throw usage("K must be in 0..N-1");
+  s.index = *index;
   return s;
 }
 

@@ -11,9 +11,10 @@ struct Shard {
   std::string name() const { return std::to_string(index) + "/" + std::to_string(count); }
 };
 
-// "K/N" (0 <= K < N), "auto/N" or "" (K and N from Slurm's SLURM_ARRAY_TASK_ID, _MIN and _COUNT,
-// or K from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX; "" without them is the whole batch).
-// Throws cloak::Error (Usage) saying what is wrong.
+// "K/N" (0 <= K < N, whole numbers and nothing else), "auto/N" (K is the task's own index as the
+// scheduler gives it: Slurm's SLURM_ARRAY_TASK_ID, else a Kubernetes Indexed Job's
+// JOB_COMPLETION_INDEX) or "" (the whole batch, whatever the environment says). Throws
+// cloak::Error (Usage) saying what is wrong, and for auto/N which variable held what.
 Shard parse_shard(const std::string& spec);
 
 // The shard of N that an image takes, from its path relative to the batch: the same on every
