@@ -13,6 +13,7 @@
 
 #include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
+#include "cloak/io/file_io.h"
 
 namespace cloak::cli {
 
@@ -125,16 +126,16 @@ void mark_collisions(std::vector<PlannedFile>& plan) {
 }
 
 std::string file_error(const std::exception& e, const fs::path& file) {
-  if (dynamic_cast<const Error*>(&e)) return e.what();
-  if (dynamic_cast<const std::bad_alloc*>(&e)) return file.string() + ": out of memory";
+  if (dynamic_cast<const Error*>(&e)) return printable(e.what());
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return printable(file.string()) + ": out of memory";
   const std::string what = e.what();
-  return file.string() + ": " + what.substr(0, what.find('\n'));
+  return printable(file.string() + ": " + what.substr(0, what.find('\n')));
 }
 
 bool stops_the_run(const std::exception& e) {
   const auto* err = dynamic_cast<const Error*>(&e);
   return err && (err->kind() == ErrorKind::Cancelled || err->kind() == ErrorKind::Model ||
-                 err->kind() == ErrorKind::Usage);
+                 err->kind() == ErrorKind::Usage || err->kind() == ErrorKind::NoSpace);
 }
 
 torch::Device device_of(const Context& ctx) {
@@ -220,7 +221,7 @@ std::string summary_line(const fs::path& out, const FileResult& r,
   const Strength strength = settings.strength;
   std::ostringstream s;
   s.precision(3);
-  s << out.string() << "  " << std::fixed;
+  s << printable(out.string()) << "  " << std::fixed;
   s.precision(1);
   s << r.run.seconds << " s  Butteraugli " << std::setprecision(2) << r.run.visibility.max << " / "
     << r.run.visibility.norm3 << " (JPEG q" << strength_budget(strength).jpeg_quality << ": "
@@ -247,8 +248,8 @@ nlohmann::json print_result(const Context& ctx, const fs::path& in, const fs::pa
   auto j = to_json(r.report);
   j["verdict"] = to_json(judge(r.report, job.settings.strength), job.settings.strength);
   if (!audit.is_null()) j["audit"] = audit;
-  j["input"] = in.string();
-  j["output"] = out.string();
+  j["input"] = printable(in.string());
+  j["output"] = printable(out.string());
   j["settings"] = to_json(job.settings);
   j["steps"] = r.run.steps;
   j["seconds"] = r.run.seconds;

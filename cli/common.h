@@ -23,6 +23,8 @@ enum ExitCode {
   kUsage = 2,         // the command line is wrong
   kPartial = 3,       // a batch finished with some files failed
   kNotProtected = 4,  // verify: protection below the strength's threshold
+  kNoSpace = 5,       // the disk or the quota is full: the run stopped
+  kUnreadable = 6,    // batch status: the folder or a manifest cannot be read
   kCancelled = 130,   // Ctrl-C
 };
 

@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "cloak/core/error.h"
 #include "cloak/engine/openmp_wait.h"
+#include "cloak/io/file_io.h"
 
 using namespace cloak;
 using namespace cloak::cli;
@@ -27,6 +28,8 @@ int exit_code(ErrorKind kind) {
       return kUsage;
     case ErrorKind::Cancelled:
       return kCancelled;
+    case ErrorKind::NoSpace:
+      return kNoSpace;
     default:
       return kFailure;
   }
@@ -91,12 +94,12 @@ int main(int argc, char** argv) {
   try {
     return ctx.run();
   } catch (const Error& e) {
-    std::cerr << "cloak: " << e.what() << "\n";
+    std::cerr << "cloak: " << printable(e.what()) << "\n";
     return exit_code(e.kind());
   } catch (const std::exception& e) {
     // Library errors (libtorch's carry a backtrace) are cut to their first line.
     const std::string what = e.what();
-    std::cerr << "cloak: " << what.substr(0, what.find('\n')) << "\n";
+    std::cerr << "cloak: " << printable(what.substr(0, what.find('\n'))) << "\n";
     return kFailure;
   }
 }

@@ -7,7 +7,8 @@
 namespace cloak {
 
 // What went wrong decides the exit code a front end gives.
-enum class ErrorKind { Input, Output, Model, Usage, Cancelled };
+// NoSpace: the disk (or the quota) is full: the run stops, since every file after would fail too.
+enum class ErrorKind { Input, Output, Model, Usage, Cancelled, NoSpace };
 
 class Error : public std::runtime_error {
  public:

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -94,41 +95,112 @@ void remove_stale_temporaries(const fs::path& dir) {
 
 void write_file_atomic(const fs::path& file, const std::vector<std::uint8_t>& bytes,
                        bool overwrite) {
-  const auto fail = [&](const std::string& why) {
-    throw Error(ErrorKind::Output, file.string() + ": " + why);
+  const auto fail = [&](const std::string& why, int err = 0) {
+    if (err == ENOSPC || err == EDQUOT) throw disk_full(file, err);
+    throw Error(ErrorKind::Output,
+                file.string() + ": " + why + (err ? std::string(": ") + std::strerror(err) : ""));
   };
   if (!overwrite && fs::exists(file)) fail("already exists (use --overwrite)");
   fs::path dir = file.parent_path().empty() ? "." : file.parent_path();
   remove_stale_temporaries(dir);
   std::string tmpl = (dir / temp_template(file)).string();
   int fd = mkstemp(tmpl.data());
-  if (fd < 0) fail("cannot write to folder " + dir.string() + ": " + std::strerror(errno));
+  if (fd < 0) fail("cannot write to folder " + dir.string(), errno);
   const std::string tmp = tmpl;
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n == 0 ? ENOSPC : errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(std::string("write failed: ") + std::strerror(err));
-    }
-    done += static_cast<std::size_t>(n);
+  try {
+    write_all(fd, bytes.data(), bytes.size(), file);
+  } catch (const Error&) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
   fchmod(fd, 0644);
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    fail(std::string("write failed: ") + std::strerror(err));
+    fail("write failed", err);
   }
   // link() refuses an existing destination, so a concurrent writer can never be clobbered.
   int rc = overwrite ? ::rename(tmp.c_str(), file.c_str()) : ::link(tmp.c_str(), file.c_str());
   int err = errno;
   if (!overwrite || rc != 0) ::unlink(tmp.c_str());
-  if (rc != 0)
-    fail(err == EEXIST ? "already exists (use --overwrite)"
-                       : std::string("cannot move into place: ") + std::strerror(err));
+  if (rc != 0) {
+    if (err == EEXIST) fail("already exists (use --overwrite)");
+    fail("cannot move into place", err);
+  }
+}
+
+void write_all(int fd, const void* data, std::size_t size, const fs::path& file) {
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = ::write(fd, static_cast<const char*>(data) + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n == 0 ? ENOSPC : errno;
+      if (err == ENOSPC || err == EDQUOT) throw disk_full(file, err);
+      throw Error(ErrorKind::Output, file.string() + ": write failed: " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+int open_plain_file(const fs::path& file, int flags, const std::string& what) {
+  const auto refuse = [&](const std::string& why) {
+    return Error(ErrorKind::Output, file.string() + ": cannot open the " + what + ": " + why);
+  };
+  const int fd = ::open(file.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP)
+      throw refuse(
+          "it is a symbolic link, and Cloak follows none in its output folder (remove it)");
+    if (err == EISDIR) throw refuse("it is a folder (remove it)");
+    if (err == ENOSPC || err == EDQUOT) throw disk_full(file, err);
+    throw refuse(std::strerror(err));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink > 1) {
+    ::close(fd);
+    throw refuse(S_ISREG(st.st_mode) ? "it has another name too (a hard link; remove it)"
+                                     : "it is not a plain file (remove it)");
+  }
+  return fd;
+}
+
+Error disk_full(const fs::path& file, int err) {
+  return Error(ErrorKind::NoSpace, file.string() + ": the disk is full (" + std::strerror(err) +
+                                       "); free some space, then run again");
+}
+
+std::string printable(const std::string& text) {
+  std::string out;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    // The length of the character starting here and the range its second byte must fall in.
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+      n = 1;
+    else if (c >= 0xC2 && c <= 0xDF)
+      n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+      n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+      n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    bool valid = n > 0 && i + n <= text.size();
+    for (std::size_t k = 1; valid && k < n; ++k)
+      valid = k == 1 ? byte(i + k) >= lo && byte(i + k) <= hi : (byte(i + k) & 0xC0) == 0x80;
+    if (valid) {
+      out.append(text, i, n);
+      i += n;
+    } else {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02X", c);
+      out += escaped;
+      ++i;
+    }
+  }
+  return out;
 }
 
 InputFiles::InputFiles(const std::vector<fs::path>& inputs) {

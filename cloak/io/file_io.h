@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "cloak/core/error.h"
+
 namespace cloak {
 
 // Reads a whole regular file (a folder, FIFO or device is refused before it is opened, so nothing
@@ -21,9 +23,27 @@ std::vector<std::uint8_t> read_file(const std::filesystem::path& file);
 void write_file_atomic(const std::filesystem::path& file, const std::vector<std::uint8_t>& bytes,
                        bool overwrite);
 
+// Opens `file` (open(2) `flags`, O_CREAT allowed) without following a link and only when it is a
+// plain file, for the files Cloak keeps in an output folder (locks, manifests): a link planted
+// there never leads a write outside it. Returns the descriptor; throws cloak::Error (Output), one
+// line naming the file as `what` and why (a link, a folder, no permission, ...).
+int open_plain_file(const std::filesystem::path& file, int flags, const std::string& what);
+
+// Writes all of `data` to `fd` (retrying short writes); throws cloak::Error naming `file`: NoSpace
+// when the disk or quota is full, else Output.
+void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& file);
+
+// The error for a write to `file` that failed with ENOSPC or EDQUOT (errno `err`): NoSpace, which
+// stops a run rather than failing one file.
+Error disk_full(const std::filesystem::path& file, int err);
+
 // The first line of a small text file (a /proc or /sys entry), without its newline; "" when it
 // cannot be read.
 std::string read_first_line(const std::filesystem::path& file);
+
+// `text` as valid UTF-8, for messages and JSON: each byte that is not part of a UTF-8 character
+// (a Latin-1 file name's "\xe9") written as the four characters \xE9; valid text is unchanged.
+std::string printable(const std::string& text);
 
 // This machine's name (gethostname).
 std::string host_name();

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -79,7 +80,7 @@ std::optional<LockHolder> holder_in(int fd) {
   }
 }
 
-void write_holder(int fd, const LockHolder& h) {
+void write_holder(int fd, const LockHolder& h, const fs::path& file) {
   nlohmann::json j = {{"host", h.host},
                       {"boot_id", h.boot_id},
                       {"pid", h.pid},
@@ -88,8 +89,12 @@ void write_holder(int fd, const LockHolder& h) {
   if (!h.slurm_job.empty()) j["slurm_job"] = h.slurm_job;
   const std::string text = j.dump() + "\n";
   if (::ftruncate(fd, 0) != 0 ||
-      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
-    throw Error(ErrorKind::Output, "cannot write the batch lock file");
+      ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    const int err = errno;
+    if (err == ENOSPC || err == EDQUOT) throw disk_full(file, err);
+    throw Error(ErrorKind::Output,
+                file.string() + ": cannot write the batch lock file: " + std::strerror(err));
+  }
   ::fsync(fd);
 }
 
@@ -122,9 +127,7 @@ HolderState holder_state(const LockHolder& h) {
 }
 
 BatchLock::BatchLock(fs::path file) : file_(std::move(file)) {
-  fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd_ < 0)
-    throw Error(ErrorKind::Output, file_.string() + ": cannot create the batch lock file");
+  fd_ = open_plain_file(file_, O_RDWR | O_CREAT, "batch lock file");
   const auto refuse = [&](const std::string& why) {
     ::close(fd_);
     throw Error(ErrorKind::Output, why);
@@ -142,9 +145,10 @@ BatchLock::BatchLock(fs::path file) : file_(std::move(file)) {
            ", which cannot be checked from here; if that run is over, delete this lock file and "
            "run again");
   try {
-    write_holder(fd_, self);
-  } catch (const Error& e) {
-    refuse(file_.string() + ": " + e.what());
+    write_holder(fd_, self, file_);
+  } catch (const Error&) {
+    ::close(fd_);
+    throw;
   }
 }
 
@@ -154,7 +158,7 @@ BatchLock::~BatchLock() {
 }
 
 std::optional<LockHolder> live_holder(const fs::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   auto holder = holder_in(fd);
   const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
