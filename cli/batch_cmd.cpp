@@ -10,6 +10,7 @@
 #include "cloak/io/file_io.h"
 #include "cloak/pipeline/batch_manifest.h"
 #include "cloak/pipeline/batch_shard.h"
+#include "cloak/pipeline/batch_sources.h"
 #include "cloak/pipeline/batch_status.h"
 #include "cloak/report/noise_floor.h"
 #include "cloak/weights/sha256.h"
@@ -28,70 +29,68 @@ struct BatchArgs {
   ProtectOptions options;
 };
 
-bool is_inside(const fs::path& path, const fs::path& dir) {
-  const auto rel = path.lexically_relative(dir);
-  return !rel.empty() && *rel.begin() != "..";
-}
-
-fs::path absolute_normal(const fs::path& p) {
-  return fs::absolute(p).lexically_normal();
-}
-
-// The deepest folder holding both.
-fs::path common_folder(const fs::path& a, const fs::path& b) {
-  fs::path common;
-  for (auto i = a.begin(), j = b.begin(); i != a.end() && j != b.end() && *i == *j; ++i, ++j)
-    common /= *i;
-  return common;
-}
-
-// Every input with its output inside `outdir`, keeping the relative structure: a folder's files
-// relative to it; a list's entries relative to the list's folder, or, when some lie outside it
-// (absolute or ../ paths), to the deepest folder that holds them all. Files inside `outdir` are
-// never inputs.
-std::vector<PlannedFile> plan_batch(const BatchArgs& a, const fs::path& outdir,
-                                    std::vector<std::string>& keys) {
-  std::vector<fs::path> inputs;
-  fs::path base;
-  std::error_code ec;
-  const fs::path out_abs = absolute_normal(fs::weakly_canonical(outdir));
-  if (fs::is_directory(a.source, ec)) {
-    base = absolute_normal(a.source);
-    auto consider = [&](const fs::directory_entry& e) {
-      if (e.is_regular_file() && format_from_extension(e.path()))
-        inputs.push_back(absolute_normal(e.path()));
-    };
-    if (a.recursive)
-      for (const auto& e : fs::recursive_directory_iterator(a.source)) consider(e);
-    else
-      for (const auto& e : fs::directory_iterator(a.source)) consider(e);
-  } else {
-    base = absolute_normal(a.source).parent_path();
-    const auto bytes = read_file(a.source);
-    std::istringstream list(std::string(bytes.begin(), bytes.end()));
-    for (std::string line; std::getline(list, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (line.empty() || line[0] == '#') continue;
-      const fs::path entry = fs::path(line).is_absolute() ? fs::path(line) : base / line;
-      inputs.push_back(entry.lexically_normal());
-    }
-    for (const auto& in : inputs)
-      if (!is_inside(in, base)) base = common_folder(base, in.parent_path());
-  }
-  std::sort(inputs.begin(), inputs.end());
-  inputs.erase(std::unique(inputs.begin(), inputs.end()), inputs.end());
+// Every input of the batch with its output inside `outdir`, keeping the relative structure, and
+// its key (batch_sources.h).
+std::vector<PlannedFile> plan_batch(const BatchSources& sources, const fs::path& outdir,
+                                    const std::string& format, std::vector<std::string>& keys) {
   std::vector<PlannedFile> plan;
   const fs::path cwd = fs::current_path();
-  for (const auto& in : inputs) {
-    if (is_inside(absolute_normal(fs::weakly_canonical(in, ec)), out_abs)) continue;
-    const fs::path rel = in.lexically_relative(base);
-    keys.push_back(rel.generic_string());
+  for (const auto& in : list_inputs(sources, outdir)) {
+    keys.push_back(in.key);
     // Messages name an input below the working folder as the user would type it.
-    const fs::path shown = is_inside(in, cwd) ? in.lexically_relative(cwd) : in;
-    plan.push_back({shown, with_format(outdir / rel, a.options.format), ""});
+    const auto rel = in.file.lexically_relative(cwd);
+    const fs::path shown = !rel.empty() && *rel.begin() != ".." ? rel : in.file;
+    plan.push_back({shown, with_format(outdir / in.relative, format),
+                    in.error.empty() ? "" : shown.string() + ": " + in.error});
   }
   mark_collisions(plan);
   return plan;
+}
+
+// The batch `wanted` checked against those the manifests in `outdir` record: the same batch
+// continues (taking the base its first run chose); another is refused, or with `overwrite` its
+// manifests are removed (once no live process holds them) so that this run starts it afresh.
+void check_batch(const fs::path& outdir, nlohmann::json& wanted, bool overwrite, bool dry_run,
+                 BatchSources& sources) {
+  std::vector<fs::path> replaced;
+  for (const auto& f : find_manifests(outdir)) {
+    nlohmann::json m;
+    try {
+      m = BatchManifest::read(f.file);
+    } catch (const Error&) {
+      if (!overwrite) throw;
+      replaced.push_back(f.file);
+      continue;
+    }
+    if (!m.contains("batch")) continue;  // an older cloak's: this run records its batch
+    const std::string why = batch_difference(m["batch"], wanted);
+    if (why.empty()) {
+      sources.base = BatchSources::from_json(m["batch"]["sources"]).base;
+      wanted["sources"] = sources.to_json();
+    } else if (!overwrite) {
+      throw Error(ErrorKind::Usage, printable(outdir.string()) + ": holds another batch: " + why +
+                                        ". Choose a new output folder, or pass --overwrite to "
+                                        "redo it with this run's");
+    } else {
+      replaced.push_back(f.file);
+    }
+  }
+  for (const auto& file : dry_run ? std::vector<fs::path>() : replaced) {
+    const BatchLock lock(file.string() + ".lock");
+    fs::remove(file);
+    fs::remove(file.string() + ".journal");
+  }
+}
+
+// Throws cloak::Error (Output) when `out`'s folder, through a link, lies outside `outdir`.
+void refuse_outside(const fs::path& out, const fs::path& outdir) {
+  std::error_code ec;
+  const auto folder = fs::weakly_canonical(out.parent_path(), ec);
+  const auto rel = folder.lexically_relative(fs::weakly_canonical(outdir, ec));
+  if (rel.empty() || *rel.begin() == "..")
+    throw Error(ErrorKind::Output, out.parent_path().string() +
+                                       ": leads outside the output folder through a link; Cloak "
+                                       "writes nothing outside it (remove the link)");
 }
 
 std::string file_sha256(const fs::path& file) {
@@ -111,8 +110,14 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
   auto settings = to_json(job.settings);
   settings["quality"] = job.jpeg_quality;
   settings["optout_tag"] = job.optout_tag;
+  settings["format"] = a.options.format;
+  BatchSources sources = BatchSources::of(a.source, a.recursive);
+  nlohmann::json batch = {
+      {"sources", sources.to_json()}, {"shards", shard.count}, {"settings", settings}};
+  if (fs::is_directory(outdir, ec))
+    check_batch(outdir, batch, job.overwrite, a.options.dry_run, sources);
   std::vector<std::string> all_keys;
-  const auto all = plan_batch(a, outdir, all_keys);
+  const auto all = plan_batch(sources, outdir, a.options.format, all_keys);
   std::vector<PlannedFile> files;
   std::vector<std::string> keys;
   std::vector<fs::path> all_inputs;
@@ -123,7 +128,8 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
     keys.push_back(all_keys[i]);
   }
   if (a.options.dry_run) {
-    for (const auto& f : files) std::cout << f.in.string() << " -> " << f.out.string() << "\n";
+    for (const auto& f : files)
+      std::cout << printable(f.in.string()) << " -> " << printable(f.out.string()) << "\n";
     return kOk;
   }
   fs::create_directories(outdir);
@@ -139,8 +145,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
                                       ": was started by an older cloak that chose shards "
                                       "differently; finish it with that version, or start the "
                                       "batch again in a new folder");
-  manifest.set_plan(shard.name(), files.size(), all.size());
-  manifest.save();
+  manifest.set_plan(batch, shard.name(), files.size(), all.size());
   // What killed runs left half-written; the lock says no other batch is writing here.
   remove_stale_temporaries(outdir);
   for (const auto& e : fs::recursive_directory_iterator(outdir, ec))
@@ -155,8 +160,9 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       if (!plan_error.empty()) throw Error(ErrorKind::Output, plan_error);
       const std::string in_sha = sha256_hex(read_file(in));
       const std::string out_sha = file_sha256(out);
-      const bool same_job = e.value("input_sha256", "") == in_sha && e.contains("settings") &&
-                            e["settings"] == settings;
+      // The manifest's batch has this run's settings; an older cloak's entry carries its own.
+      const bool same_job = e.value("input_sha256", "") == in_sha &&
+                            (!e.contains("settings") || e["settings"] == settings);
       // A finished output, or one whose writing was cut off after it landed: keep it.
       if (same_job && !out_sha.empty() &&
           ((e.value("status", "") == "done" && out_sha == e.value("output_sha256", "")) ||
@@ -165,7 +171,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
           e["status"] = "done";
           e["output_sha256"] = out_sha;
           e.erase("pending_sha256");
-          manifest.save();
+          manifest.save_entry(keys[i]);
         }
         ++skipped;
         continue;
@@ -180,18 +186,19 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
                                            "(use --overwrite to replace it)");
       if (fs::exists(out) && out_sha.empty())
         throw Error(ErrorKind::Output, out.string() + ": exists and is not a regular file");
+      refuse_outside(out, outdir);
       e["status"] = "started";
       e["input_sha256"] = in_sha;
-      e["settings"] = settings;
+      e.erase("settings");
       e.erase("error");
-      manifest.save();
+      manifest.save_entry(keys[i]);
       ProgressBar bar(
           ctx, "[" + std::to_string(i + 1) + "/" + std::to_string(files.size()) + "] " + keys[i]);
       FileResult r = protect_to_bytes(encoders, in, out, job, std::ref(bar));
       e["status"] = "writing";
-      e["output"] = out.lexically_relative(outdir).generic_string();
+      e["output"] = printable(out.lexically_relative(outdir).generic_string());
       e["pending_sha256"] = sha256_hex(r.encoded);
-      manifest.save();
+      manifest.save_entry(keys[i]);
       fs::create_directories(out.parent_path());
       write_file_atomic(out, r.encoded, !out_sha.empty());
       e["status"] = "done";
@@ -203,7 +210,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       const Verdict v = judge(r.report, job.settings.strength);
       e["shift_jpeg75"] = v.shift;
       e["floor_jpeg75"] = v.floor;
-      manifest.save();
+      manifest.save_entry(keys[i]);
       ++done;
       print_result(ctx, in, out, job, r);
     } catch (const std::exception& err) {
@@ -213,7 +220,7 @@ int run_batch(const Context& ctx, const BatchArgs& a) {
       e["status"] = "failed";
       e["error"] = file_error(err, in);
       e.erase("pending_sha256");
-      manifest.save();
+      manifest.save_entry(keys[i]);
       std::cerr << "cloak: " << file_error(err, in) << "\n";
       ++failed;
     }
@@ -238,29 +245,47 @@ std::string counts_text(const ImageCounts& c) {
   return text.empty() ? "nothing to do" : text;
 }
 
-// cloak batch status OUT: exit 0 when every image is done, 1 while some are pending or running,
-// 3 when all have been tried and some failed.
+// cloak batch status OUT: exit 0 when every image of the batch as it stands now is done, 1 while
+// some are pending or running, 3 when all have been tried and some failed, 6 when the folder or a
+// manifest cannot be read (the other shards are still shown).
 int run_status(const Context& ctx, const fs::path& folder) {
-  const BatchStatus st = read_batch_status(folder);
+  BatchStatus st;
+  try {
+    st = read_batch_status(folder);
+  } catch (const Error& e) {
+    std::cerr << "cloak: " << printable(e.what()) << "\n";
+    return kUnreadable;
+  }
   const ImageCounts& n = st.images;
   if (ctx.json) {
     std::cout << to_json(st).dump() << std::endl;
   } else {
-    std::cout << folder.string() << ": " << n.done + n.failed + n.running + n.pending
+    std::cout << printable(folder.string()) << ": " << n.done + n.failed + n.running + n.pending
               << " images in " << st.shards.size() << " shard" << (st.shards.size() > 1 ? "s" : "")
               << ": " << counts_text(n) << "\n";
     for (const auto& s : st.shards) {
       std::cout << "  shard " << s.shard << ": ";
-      if (!s.started)
-        std::cout << "not started" << (s.images.pending ? ", about " : "")
+      if (s.damaged)
+        std::cout << "its manifest cannot be read (below)\n";
+      else if (!s.started)
+        std::cout << "not started" << (s.images.pending ? ", " : "")
                   << (s.images.pending ? counts_text(s.images) : "") << "\n";
       else
         std::cout << (s.running_on ? "running, " + s.running_on->describe() + ": " : "")
                   << counts_text(s.images)
                   << (s.interrupted ? "; interrupted, run it again with --resume" : "") << "\n";
     }
-    if (!st.failed.empty()) std::cout << "failed:\n";
-    for (const auto& f : st.failed) std::cout << "  " << f.error << "\n";
+    const auto list = [](const char* title, const std::vector<std::string>& items) {
+      if (!items.empty()) std::cout << title << "\n";
+      for (const auto& item : items) std::cout << "  " << item << "\n";
+    };
+    std::vector<std::string> failed, renamed;
+    for (const auto& f : st.failed) failed.push_back(f.error);
+    for (const auto& [was, now] : st.renamed) renamed.push_back(was + " -> " + now);
+    list("failed:", failed);
+    list("new since their shard ran (pending):", st.added);
+    list("gone from the sources (not counted):", st.missing);
+    list("renamed (pending under the new name):", renamed);
     if (n.done) {
       std::ostringstream totals;
       totals.precision(3);
@@ -275,6 +300,8 @@ int run_status(const Context& ctx, const fs::path& folder) {
       std::cout << totals.str() << "\n";
     }
   }
+  for (const auto& why : st.unreadable) std::cerr << "cloak: " << why << "\n";
+  if (!st.unreadable.empty()) return kUnreadable;
   if (n.pending || n.running) return kFailure;
   return n.failed ? kPartial : kOk;
 }
@@ -300,17 +327,29 @@ void add_batch_command(CLI::App& app, Context& ctx) {
       "  cloak batch portfolio/ -o out/ -r --resume        after Ctrl-C or a crash\n"
       "  cloak batch list.txt -o out/ --shard 2/8          the third of 8 machines\n"
       "  cloak batch status out/                            where every shard stands\n"
-      "Exit status: 0 all done, 3 some files failed (each reported), 130 interrupted.");
+      "Exit status: 0 all done, 3 some files failed (each reported), 5 the disk is full, 130 "
+      "interrupted.");
   auto folder = std::make_shared<fs::path>();
   auto* status = cmd->add_subcommand(
       "status", "Where a batch stands, over all its shards: done, failed, running, pending");
-  status->add_option("OUT", *folder, "the batch's output folder")->required();
+  status->add_option("OUT", *folder, "the batch's output folder");
   status->footer(
       "Reads every shard's manifest in OUT and changes none. --json (before or after) for "
       "scripts.\n"
-      "Exit status: 0 all done, 1 some still pending or running, 3 all tried and some failed.");
+      "Exit status: 0 every image of the batch as it stands now is done, 1 some still pending or "
+      "running, 3 all tried and some failed, 6 the folder or a manifest cannot be read.");
   cmd->callback([&ctx, args, status, folder] {
     if (status->parsed()) {
+      std::error_code ec;
+      if (folder->empty() && fs::is_directory("status", ec)) {
+        ctx.run = []() -> int {
+          throw Error(ErrorKind::Usage,
+                      "status: is both a folder here and the status command; to protect the "
+                      "folder, write it as ./status");
+        };
+        return;
+      }
+      if (folder->empty()) throw CLI::RequiredError("OUT (the batch's output folder)");
       ctx.run = [&ctx, folder] { return run_status(ctx, *folder); };
       return;
     }

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/engine/settings.h"
 #include "cloak/io/file_io.h"
@@ -251,14 +252,13 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
   fs::path first;
   while (first.empty() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::ifstream m(path("out/cloak-manifest.json"));
-    if (!m) continue;
+    if (!fs::exists(path("out/cloak-manifest.json"))) continue;
     try {
-      auto j = nlohmann::json::parse(m);
-      for (auto& [k, v] : j["files"].items())
+      const auto m = BatchManifest::read(path("out/cloak-manifest.json"));
+      for (auto& [k, v] : m["files"].items())
         if (v["status"] == "done") first = path("out") / k;
-    } catch (const nlohmann::json::exception&) {
-      ADD_FAILURE() << "manifest was half-written";
+    } catch (const Error& e) {
+      ADD_FAILURE() << "manifest was half-written: " << e.what();
     }
   }
   kill(pid, SIGKILL);
@@ -288,8 +288,7 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
 }
 
 nlohmann::json manifest_of(const fs::path& file) {
-  auto bytes = read_file(file);
-  return BatchManifest::parse(bytes, file.string());  // throws when damaged
+  return BatchManifest::read(file);  // with its journal; throws when damaged
 }
 
 TEST_F(Cli, KilledAtTwentyRandomPointsABatchLosesNothingAndRedoesNothing) {
@@ -358,7 +357,8 @@ TEST_F(Cli, KilledAtTwentyRandomPointsABatchLosesNothingAndRedoesNothing) {
         << "temporary left: " << e.path();
     files += e.is_regular_file();
   }
-  EXPECT_EQ(files, n + 2);  // the outputs, the manifest and its lock file
+  EXPECT_EQ(files, n + 3);  // the outputs, the manifest, its journal and its lock file
+  EXPECT_EQ(fs::file_size(path("out/cloak-manifest.json.journal")), 0u);  // folded in at the end
   const auto final_manifest = manifest_of(path("out/cloak-manifest.json"));
   for (const auto& [key, e] : final_manifest["files"].items())
     EXPECT_EQ(e["status"], "done") << key;
@@ -464,11 +464,16 @@ TEST_F(Cli, AnOlderSplitOrADamagedManifestIsRefusedInOneLine) {
   write_bytes(path("out/cloak-manifest.1-of-2.json"), {damaged.begin(), damaged.end()});
   // A stray name with a shard count no batch has is not read as one (no billion shards listed).
   write_bytes(path("out/cloak-manifest.0-of-9999999999.json"), {v1.begin(), v1.end()});
+  // The damaged shard is named, the others still shown, and the exit status is reading's own.
   CliRun status = run("batch status out");
-  EXPECT_EQ(status.code, 1) << status.output;
+  EXPECT_EQ(status.code, 6) << status.output;
   EXPECT_EQ(status.output,
+            "out: 0 images in 2 shards: nothing to do\n"
+            "  shard 0/2: nothing to do\n"
+            "  shard 1/2: its manifest cannot be read (below)\n"
             "cloak: out/cloak-manifest.1-of-2.json: batch manifest is damaged (images is not a "
-            "count); move it away to start over\n");
+            "count); which outputs it wrote cannot be told: redo the batch with --overwrite, or "
+            "start it in a new output folder\n");
 }
 
 TEST_F(Cli, ANameAsLongAsTheFilesystemAllowsIsWrittenAtomicallyToo) {
@@ -660,7 +665,7 @@ TEST_F(Cli, BatchStatusCountsEveryShardNamesTheFailuresAndChangesNothing) {
   EXPECT_EQ(partial.code, 1) << partial.output;  // some still pending
   EXPECT_NE(partial.output.find("out: 7 images in 3 shards: "), std::string::npos)
       << partial.output;
-  EXPECT_NE(partial.output.find("not started, about "), std::string::npos) << partial.output;
+  EXPECT_NE(partial.output.find("not started, "), std::string::npos) << partial.output;
   EXPECT_NE(partial.output.find("failed:\n  in/bad.png: "), std::string::npos) << partial.output;
   EXPECT_EQ(read_file(manifest), manifest_bytes);
 
@@ -699,7 +704,12 @@ TEST_F(Cli, BatchStatusCountsEveryShardNamesTheFailuresAndChangesNothing) {
   EXPECT_EQ(done.code, 0) << done.output;
   EXPECT_NE(done.output.find("out: 7 images in 3 shards: 7 done\n"), std::string::npos)
       << done.output;
-  EXPECT_EQ(run("batch status in").code, 1);  // no batch there
+  CliRun none = run("batch status in");  // no batch there, or a mistyped folder: not "running"
+  EXPECT_EQ(none.code, 6) << none.output;
+  EXPECT_EQ(none.output, "cloak: in: holds no cloak batch (no cloak-manifest*.json)\n");
+  CliRun mistyped = run("batch status ou");
+  EXPECT_EQ(mistyped.code, 6) << mistyped.output;
+  EXPECT_EQ(mistyped.output, "cloak: ou: cannot read the folder: No such file or directory\n");
 }
 
 // The start time of process `pid` as /proc/PID/stat gives it (field 22).
@@ -790,6 +800,271 @@ TEST_F(Cli, ALockLeftByADeadProcessIsTakenOverAndAnotherMachinesIsNamed) {
   EXPECT_NE(requeued.output.find("1 protected, 3 already done"), std::string::npos)
       << requeued.output;
   EXPECT_EQ(fs::file_size(lock), 0u);
+}
+
+// A truncated PNG: fails fast, without protection work.
+std::vector<std::uint8_t> corrupt_png() {
+  auto png = encode_image(make_test_image(40, 32, 3, false, 8), "bad.png", 90);
+  png.resize(png.size() / 2);
+  return png;
+}
+
+TEST_F(Cli, ALinkOrAnythingButAPlainFileAtTheBatchsOwnFilesIsRefusedAndNothingOutsideIsWritten) {
+  fs::create_directories(path("in"));
+  write("in/p0.png", make_test_image(40, 32, 3, false, 8));
+  fs::create_directories(path("art"));
+  const std::string text = "years of notes";
+  write_bytes(path("art/precious.txt"), {text.begin(), text.end()});
+  // A link planted where the lock goes (a neighbour on a shared folder can): refused, the file
+  // it points at untouched.
+  fs::create_directories(path("out"));
+  fs::create_symlink("../art/precious.txt", path("out/cloak-manifest.json.lock"));
+  CliRun link = run("batch in -o out --preset fast");
+  EXPECT_EQ(link.code, 1) << link.output;
+  EXPECT_EQ(link.output,
+            "cloak: out/cloak-manifest.json.lock: cannot open the batch lock file: it is a "
+            "symbolic link, and Cloak follows none in its output folder (remove it)\n");
+  EXPECT_EQ(read_file(path("art/precious.txt")),
+            std::vector<std::uint8_t>(text.begin(), text.end()));
+  // A hard link to it, a folder and a FIFO there: each refused, saying why.
+  fs::remove(path("out/cloak-manifest.json.lock"));
+  fs::create_hard_link(path("art/precious.txt"), path("out/cloak-manifest.json.lock"));
+  CliRun hard = run("batch in -o out --preset fast");
+  EXPECT_EQ(hard.code, 1) << hard.output;
+  EXPECT_NE(hard.output.find("it has another name too (a hard link; remove it)"), std::string::npos)
+      << hard.output;
+  EXPECT_EQ(read_file(path("art/precious.txt")),
+            std::vector<std::uint8_t>(text.begin(), text.end()));
+  fs::remove(path("out/cloak-manifest.json.lock"));
+  fs::create_directory(path("out/cloak-manifest.json.lock"));
+  CliRun folder = run("batch in -o out --preset fast");
+  EXPECT_EQ(folder.code, 1) << folder.output;
+  EXPECT_NE(folder.output.find("cloak-manifest.json.lock: cannot open the batch lock file: it is "
+                               "a folder (remove it)"),
+            std::string::npos)
+      << folder.output;
+  fs::remove(path("out/cloak-manifest.json.lock"));
+  ASSERT_EQ(mkfifo(path("out/cloak-manifest.json.journal").c_str(), 0644), 0);
+  CliRun fifo = run("batch in -o out --preset fast");
+  EXPECT_EQ(fifo.code, 1) << fifo.output;
+  EXPECT_NE(fifo.output.find("cloak-manifest.json.journal: cannot open the batch manifest's "
+                             "journal: it is not a plain file (remove it)"),
+            std::string::npos)
+      << fifo.output;
+  fs::remove(path("out/cloak-manifest.json.journal"));
+  // A sub-folder of the output that is a link to elsewhere: its image is not written through it.
+  fs::create_directories(path("in/sub"));
+  write_bytes(path("in/sub/p1.png"), corrupt_png());
+  fs::create_directory_symlink("../art", path("out/sub"));
+  CliRun through = run("batch in -o out -r --preset fast");
+  EXPECT_EQ(through.code, 3) << through.output;
+  EXPECT_NE(through.output.find("cloak: out/sub: leads outside the output folder through a link; "
+                                "Cloak writes nothing outside it (remove the link)\n"),
+            std::string::npos)
+      << through.output;
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("art")), fs::directory_iterator()), 1);
+  // A folder called status is protected when named as a path, and the bare word says why.
+  fs::create_directories(path("status"));
+  CliRun word = run("batch status -o out2");
+  EXPECT_EQ(word.code, 2) << word.output;
+  EXPECT_EQ(word.output,
+            "cloak: status: is both a folder here and the status command; to protect the folder, "
+            "write it as ./status\n");
+}
+
+TEST_F(Cli, ShardingHappensOnlyWhenAskedAndAutoTakesTheTasksOwnIndex) {
+  fs::create_directory(path("in"));
+  for (int i = 0; i < 12; ++i) write_bytes(path("in/f" + std::to_string(i) + ".png"), {});
+  const auto lines = [](const CliRun& r) {
+    return static_cast<int>(std::count(r.output.begin(), r.output.end(), '\n'));
+  };
+  // Inside an array task, a plain batch is the whole batch.
+  const std::string task = "SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_COUNT=3 ";
+  CliRun plain = run("batch in -o out --dry-run", task);
+  EXPECT_EQ(plain.code, 0) << plain.output;
+  EXPECT_EQ(lines(plain), 12) << plain.output;
+  // auto/N takes the task's index as it is: task 3 resubmitted alone is shard 3, not 0.
+  CliRun third = run("batch in -o out --dry-run --shard auto/4",
+                     "SLURM_ARRAY_TASK_ID=3 SLURM_ARRAY_TASK_MIN=3 SLURM_ARRAY_TASK_COUNT=1 ");
+  CliRun explicit_third = run("batch in -o out --dry-run --shard 3/4");
+  EXPECT_EQ(third.code, 0) << third.output;
+  EXPECT_EQ(third.output, explicit_third.output);
+  CliRun k8s = run("batch in -o out --dry-run --shard auto/4", "JOB_COMPLETION_INDEX=3 ");
+  EXPECT_EQ(k8s.output, explicit_third.output);
+  // An index outside 0..N-1 is refused in one line, naming the variable.
+  CliRun outside = run("batch in -o out --dry-run --shard auto/3",
+                       "SLURM_ARRAY_TASK_ID=4 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_COUNT=3 ");
+  EXPECT_EQ(outside.code, 2) << outside.output;
+  EXPECT_EQ(outside.output,
+            "cloak: --shard auto/3: SLURM_ARRAY_TASK_ID is 4, not a shard in 0..2 (number the "
+            "tasks 0 to 2)\n");
+  for (const char* bad : {"1x/4", "1/4x", "-1/4", "+1/4", " 1/4", "1/0", "4/4", "1/", "/4", "1",
+                          "auto/0", "99999999999999999999/4"}) {
+    CliRun r = run(std::string("batch in -o out --dry-run --shard '") + bad + "'");
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.output;
+    EXPECT_EQ(r.output.rfind(std::string("cloak: --shard ") + bad + ": ", 0), 0u) << r.output;
+  }
+}
+
+TEST_F(Cli, AManifestKnowsItsBatchAndAnotherIsRefusedSayingWhatDiffers) {
+  fs::create_directories(path("a"));
+  fs::create_directories(path("b"));
+  write("a/cover.png", make_test_image(40, 32, 3, false, 8));
+  write("b/cover.png", make_test_image(44, 32, 3, false, 8));
+  for (int k = 0; k < 2; ++k)
+    ASSERT_EQ(run("batch a -o out --preset fast --strength high --shard " + std::to_string(k) +
+                  "/2 --resume")
+                  .code,
+              0);
+  const auto protected_cover = read_file(path("out/cover.png"));
+  const auto refused = [&](const std::string& args, const std::string& why) {
+    CliRun r = run(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.output;
+    EXPECT_EQ(r.output, "cloak: out: holds another batch: " + why +
+                            ". Choose a new output folder, or pass --overwrite to redo it with "
+                            "this run's\n")
+        << args;
+    EXPECT_EQ(read_file(path("out/cover.png")), protected_cover) << args;
+  };
+  // Another folder's batch, resumed into this one by mistake.
+  refused("batch b -o out --preset fast --strength high --shard 0/2 --resume",
+          "it protects the folder " + path("a").string() + ", this run the folder " +
+              path("b").string());
+  // A resubmission that forgot --strength high, or asks for three shards.
+  refused("batch a -o out --preset fast --shard 1/2 --resume",
+          "its settings differ (strength \"high\" there, \"medium\" here)");
+  refused("batch a -o out --preset fast --strength high --shard 2/3 --resume",
+          "it is split in 2 shards, this run in 3 shards");
+  refused("batch a -o out --preset fast --strength high --resume",
+          "it is split in 2 shards, this run in one piece");
+  CliRun status = run("batch status out");
+  EXPECT_EQ(status.code, 0) << status.output;
+  EXPECT_NE(status.output.find("out: 1 images in 2 shards: 1 done\n"), std::string::npos)
+      << status.output;
+  // On purpose: the old batch's manifests go, and this one redoes its images.
+  CliRun redo = run("batch a -o out --preset fast --overwrite");
+  EXPECT_EQ(redo.code, 0) << redo.output;
+  EXPECT_NE(redo.output.find("1 protected, 0 already done"), std::string::npos) << redo.output;
+  EXPECT_FALSE(fs::exists(path("out/cloak-manifest.0-of-2.json")));
+  EXPECT_NE(read_file(path("out/cover.png")), protected_cover);
+  EXPECT_EQ(manifest_of(path("out/cloak-manifest.json"))["batch"]["settings"]["strength"],
+            "medium");
+  EXPECT_EQ(run("batch status out").code, 0);
+}
+
+TEST_F(Cli, KeysStayWhenAListGrowsAndAnEntryOutsideItsFolderFailsByName) {
+  fs::create_directories(path("t11/arch"));
+  fs::create_directories(path("t12"));
+  write_bytes(path("t11/arch/a.png"), corrupt_png());
+  write_bytes(path("t11/b.png"), corrupt_png());
+  write_bytes(path("t12/c.png"), corrupt_png());
+  const std::string list =
+      path("t11/arch/a.png").string() + "\n" + path("t11/b.png").string() + "\n";
+  write_bytes(path("t11/l.txt"), {list.begin(), list.end()});
+  CliRun first = run("batch t11/l.txt -o out --preset fast");
+  EXPECT_EQ(first.code, 3) << first.output;
+  const std::string grown = list + path("t12/c.png").string() + "\n";
+  write_bytes(path("t11/l.txt"), {grown.begin(), grown.end()});
+  CliRun dry = run("batch t11/l.txt -o out --preset fast --dry-run");
+  EXPECT_NE(dry.output.find("t11/arch/a.png -> out/arch/a.png\n"), std::string::npos) << dry.output;
+  EXPECT_NE(dry.output.find("t11/b.png -> out/b.png\n"), std::string::npos) << dry.output;
+  CliRun second = run("batch t11/l.txt -o out --preset fast --resume");
+  EXPECT_EQ(second.code, 3) << second.output;
+  EXPECT_NE(second.output.find("cloak: t12/c.png: lies outside " + path("t11").string() +
+                               ", the folder this batch's names are relative to (the list gained "
+                               "it after the batch began); protect it in a batch of its own\n"),
+            std::string::npos)
+      << second.output;
+  const auto keys = manifest_of(path("out/cloak-manifest.json"))["files"];
+  EXPECT_TRUE(keys.contains("arch/a.png") && keys.contains("b.png")) << keys.dump();
+  EXPECT_EQ(keys.size(), 3u) << keys.dump();
+}
+
+TEST_F(Cli, StatusCountsTheSourcesAsTheyAreNowAndSaysDoneOnlyWhenEveryImageIs) {
+  fs::create_directories(path("in"));
+  write("in/good.png", make_test_image(40, 32, 3, false, 8));
+  write_bytes(path("in/bad.png"), corrupt_png());
+  EXPECT_EQ(run("batch in -o out --preset fast").code, 3);
+  EXPECT_EQ(run("batch status out").code, 3);
+  // Files added since the shard ran are pending and named.
+  write_bytes(path("in/new.png"), corrupt_png());
+  CliRun added = run("batch status out");
+  EXPECT_EQ(added.code, 1) << added.output;
+  EXPECT_NE(added.output.find("out: 3 images in 1 shard: 1 done, 1 failed, 1 pending\n"),
+            std::string::npos)
+      << added.output;
+  EXPECT_NE(added.output.find("new since their shard ran (pending):\n  new.png\n"),
+            std::string::npos)
+      << added.output;
+  // The failed file and the new one deleted: what is left is done.
+  fs::remove(path("in/bad.png"));
+  fs::remove(path("in/new.png"));
+  CliRun gone = run("batch status out");
+  EXPECT_EQ(gone.code, 0) << gone.output;
+  EXPECT_NE(gone.output.find("out: 1 images in 1 shard: 1 done\n"), std::string::npos)
+      << gone.output;
+  EXPECT_NE(gone.output.find("gone from the sources (not counted):\n  bad.png\n"),
+            std::string::npos)
+      << gone.output;
+  EXPECT_EQ(run("batch in -o out --preset fast --resume").code, 0);
+  // Renamed: pending under its new name, and said so.
+  fs::rename(path("in/good.png"), path("in/cover.png"));
+  CliRun renamed = run("batch status out --json");
+  EXPECT_EQ(renamed.code, 1) << renamed.output;
+  const auto j = nlohmann::json::parse(renamed.output);
+  EXPECT_FALSE(j["done"].get<bool>());
+  EXPECT_EQ(j["images"]["pending"], 1);
+  EXPECT_EQ(j["renamed"], nlohmann::json::parse(R"([{"was":"good.png","now":"cover.png"}])"));
+}
+
+TEST_F(Cli, AnyFileNameIsProtectedAndNamedAndSymlinkedFoldersAreFollowedOnce) {
+  fs::create_directories(path("in"));
+  fs::create_directories(path("elsewhere/deeper"));
+  write("in/caf\xe9.png", make_test_image(40, 32, 3, false, 8));
+  write_bytes(path("in/bad\xe9.png"), corrupt_png());
+  write_bytes(path("elsewhere/x.png"), corrupt_png());
+  fs::create_directory_symlink("../elsewhere", path("in/linked"));
+  fs::create_directory_symlink("..", path("elsewhere/deeper/up"));  // a loop through the link
+  fs::create_directory_symlink(".", path("in/self"));               // and one inside
+  CliRun r = run("batch in -o out -r --preset fast");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(fs::exists(path("out/caf\xe9.png")));
+  EXPECT_NE(r.output.find("cloak: in/bad\\xE9.png: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cloak: in/linked/x.png: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 protected, 0 already done, 2 failed"), std::string::npos) << r.output;
+  // The manifest is valid JSON (strictly: no invalid UTF-8) and keys the names as shown.
+  const auto bytes = read_file(path("out/cloak-manifest.json"));
+  const auto m = nlohmann::json::parse(bytes.begin(), bytes.end());
+  EXPECT_EQ(m["files"]["caf\\xE9.png"]["status"], "done");
+  EXPECT_EQ(m["files"]["linked/x.png"]["status"], "failed");
+  EXPECT_EQ(m["files"].size(), 3u) << m.dump();
+  CliRun status = run("batch status out");
+  EXPECT_EQ(status.code, 3) << status.output;
+  EXPECT_NE(status.output.find("  in/bad\\xE9.png: "), std::string::npos) << status.output;
+  CliRun again = run("batch in -o out -r --preset fast --resume");
+  EXPECT_NE(again.output.find("0 protected, 1 already done, 2 failed"), std::string::npos)
+      << again.output;
+}
+
+TEST_F(Cli, AFullDiskStopsTheRunWithItsOwnExitCode) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root (CI runs as root)";
+  fs::create_directories(path("in"));
+  fs::create_directories(path("small"));
+  for (int i = 0; i < 3; ++i)
+    write("in/p" + std::to_string(i) + ".png", make_test_image(64, 64, 3, false, 8));
+  ASSERT_EQ(run_shell("mount -t tmpfs -o size=16k tmpfs '" + path("small").string() + "'").code, 0);
+  CliRun full = run("batch in -o small --preset fast");
+  CliRun status = run("batch status small");
+  run_shell("umount '" + path("small").string() + "'");
+  EXPECT_EQ(full.code, 5) << full.output;
+  EXPECT_NE(full.output.find(": the disk is full (No space left on device); free some space, then "
+                             "run again\n"),
+            std::string::npos)
+      << full.output;
+  EXPECT_EQ(full.output.find("failed"), std::string::npos) << full.output;  // no image blamed
+  EXPECT_EQ(status.code, 1) << status.output;  // not done, nothing failed
+  EXPECT_NE(status.output.find("interrupted, run it again with --resume"), std::string::npos)
+      << status.output;
 }
 
 TEST_F(Cli, ThreadsFollowTheCoresTheSchedulerGives) {
