@@ -8,7 +8,7 @@ packages=(
   libjxl-dev libjxl-devtools
   gimp libgimp2.0-dev
   krita python3-pyqt5 xvfb xauth
-  slurmctld slurmd slurm-client munge
+  slurmctld slurmd slurm-client munge python3-yaml
   chromium chromium-driver python3-selenium
   clang libclang-rt-14-dev libfuzzer-14-dev
 )
