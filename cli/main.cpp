@@ -2,10 +2,13 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/common.h"
 #include "cloak/core/error.h"
+#include "cloak/engine/cancel.h"
 #include "cloak/engine/openmp_wait.h"
 #include "cloak/io/file_io.h"
 
@@ -91,15 +94,23 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kUsage;
   }
   install_signal_handlers();
+  int rc = kOk;
   try {
-    return ctx.run();
+    rc = ctx.run();
   } catch (const Error& e) {
     std::cerr << "cloak: " << printable(e.what()) << "\n";
-    return exit_code(e.kind());
+    rc = exit_code(e.kind());
   } catch (const std::exception& e) {
     // Library errors (libtorch's carry a backtrace) are cut to their first line.
     const std::string what = e.what();
     std::cerr << "cloak: " << printable(what.substr(0, what.find('\n'))) << "\n";
-    return kFailure;
+    rc = kFailure;
   }
+  // A measure a cancel left running (engine/cancel.h) must not meet the libraries' destructors.
+  if (abandoned_computations() > 0) {
+    std::cout.flush();
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
+  return rc;
 }

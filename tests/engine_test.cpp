@@ -1,9 +1,13 @@
 #include <torch/torch.h>
 #include <opencv2/imgproc.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "cloak/core/error.h"
 #include "cloak/engine/budget.h"
 #include "cloak/engine/butteraugli.h"
+#include "cloak/engine/cancel.h"
 #include "cloak/engine/eot.h"
 #include "cloak/engine/metrics.h"
 #include "cloak/engine/precision.h"
@@ -106,6 +110,33 @@ TEST(Budget, StepsFavourChromaByTheWeightInJpegsColourSpace) {
   // Gray has no chroma.
   const auto gray = torch::randn({1, 1, 4, 5});
   EXPECT_TRUE(torch::equal(favour_chroma(gray, w), gray));
+}
+
+TEST(Cancel, AWholeImagesButteraugliStopsAtTheRunsCancelWithoutWaitingForIt) {
+  // 2048x2048: seconds of Butteraugli on 2 cores, and no progress of its own to report.
+  torch::manual_seed(3);
+  const auto x = torch::rand({1, 3, 2048, 2048});
+  const auto y = (x + 0.02).clamp(0, 1);
+  int polls = 0;
+  {
+    const CancelScope cancel([&] { return ++polls > 1; });  // stop at the second poll (0.1 s)
+    try {
+      butteraugli(x, y);
+      ADD_FAILURE() << "not cancelled";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Cancelled);
+    }
+    EXPECT_EQ(abandoned_computations(), 1);  // it came back before the measure was done
+  }
+  EXPECT_EQ(polls, 2);
+  while (abandoned_computations() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Under a check that never says stop, the same distance as without one.
+  const auto a = x.slice(2, 0, 96).slice(3, 0, 96), b = y.slice(2, 0, 96).slice(3, 0, 96);
+  const auto plain = butteraugli(a, b);
+  const CancelScope never([] { return false; });
+  const auto checked = butteraugli(a, b);
+  EXPECT_EQ(checked.max, plain.max);
+  EXPECT_EQ(checked.norm3, plain.norm3);
 }
 
 using ButteraugliTool = TempDirTest;

@@ -1,5 +1,6 @@
 #include "cloak/engine/budget.h"
 #include "cloak/core/pixel.h"
+#include "cloak/engine/cancel.h"
 
 #include <torch/torch.h>
 
@@ -34,6 +35,7 @@ torch::Tensor texture_masking(const torch::Tensor& image) {
   auto gx = p.slice(3, 1).slice(2, 0, -1) - p.slice(3, 0, -1).slice(2, 0, -1);
   auto gy = p.slice(2, 1).slice(3, 0, -1) - p.slice(2, 0, -1).slice(3, 0, -1);
   auto jxx = pool(gx * gx), jyy = pool(gy * gy), jxy = pool(gx * gy);
+  stop_if_cancelled();  // seconds on a large image
   auto half_trace = (jxx + jyy) / 2;
   auto disc = (half_trace * half_trace - (jxx * jyy - jxy * jxy)).clamp_min(0).sqrt();
   auto across = (half_trace - disc).clamp_min(0).sqrt(), along = (half_trace + disc).sqrt();

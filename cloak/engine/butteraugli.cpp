@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cloak/core/error.h"
+#include "cloak/engine/cancel.h"
 #include "cloak/engine/codecs.h"
 
 namespace cloak {
@@ -30,18 +31,14 @@ struct Deleter {
   void operator()(T* p) const { Destroy(p); }
 };
 
-}  // namespace
-
-Visibility butteraugli(const torch::Tensor& reference, const torch::Tensor& distorted,
-                       bool with_distmap) {
-  torch::NoGradGuard no_grad;
-  const auto a = interleaved_u16(reference), b = interleaved_u16(distorted);
+// Butteraugli of two interleaved 16-bit RGB images, on `threads` threads.
+Visibility compare(const torch::Tensor& a, const torch::Tensor& b, bool with_distmap, int threads) {
   const auto h = static_cast<uint32_t>(a.size(0)), w = static_cast<uint32_t>(a.size(1));
   const size_t bytes = static_cast<size_t>(a.numel()) * 2;
   std::unique_ptr<JxlButteraugliApi, Deleter<JxlButteraugliApi, JxlButteraugliApiDestroy>> api(
       JxlButteraugliApiCreate(nullptr));
   std::unique_ptr<void, Deleter<void, JxlThreadParallelRunnerDestroy>> runner(
-      JxlThreadParallelRunnerCreate(nullptr, static_cast<size_t>(at::get_num_threads())));
+      JxlThreadParallelRunnerCreate(nullptr, static_cast<size_t>(threads)));
   if (!api || !runner) throw Error(ErrorKind::Input, "Butteraugli could not start");
   JxlButteraugliApiSetParallelRunner(api.get(), JxlThreadParallelRunner, runner.get());
   // libjxl's own butteraugli_main's settings: a display of 80 nits, where about 1 is just
@@ -66,6 +63,20 @@ Visibility butteraugli(const torch::Tensor& reference, const torch::Tensor& dist
         torch::from_blob(const_cast<float*>(map), {h, w}, {stride, 1}, torch::kFloat32).clone();
   }
   return v;
+}
+
+}  // namespace
+
+Visibility butteraugli(const torch::Tensor& reference, const torch::Tensor& distorted,
+                       bool with_distmap) {
+  torch::NoGradGuard no_grad;
+  const auto a = interleaved_u16(reference), b = interleaved_u16(distorted);
+  // A large image's takes seconds: under a cancel check it runs beside this thread, which stops
+  // waiting for it when the run is cancelled (it owns its copies of the pixels).
+  auto v = std::make_shared<Visibility>();
+  const int threads = at::get_num_threads();  // this thread's: a new one has the default
+  run_cancellable([a, b, with_distmap, threads, v] { *v = compare(a, b, with_distmap, threads); });
+  return *v;
 }
 
 Visibility jpeg_visibility(const torch::Tensor& image, int quality, bool with_distmap) {

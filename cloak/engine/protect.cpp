@@ -12,6 +12,7 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/budget.h"
 #include "cloak/engine/butteraugli.h"
+#include "cloak/engine/cancel.h"
 #include "cloak/engine/codecs.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/engine/eot.h"
@@ -431,9 +432,12 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   const int64_t H = x0.size(2), W = x0.size(3);
   const StrengthBudget budget = strength_budget(settings.strength);
   const torch::Tensor mask = input.mask.defined() ? input.mask.to(dev) : torch::Tensor();
+  stop_if_cancelled();  // each step before the first progress takes seconds on a large image
   const torch::Tensor masking = texture_masking(x0);
+  stop_if_cancelled();
   const auto eps_map =
       perceptual_budget(masking, mask, budget.eps_codes / kMaxCode8, input.bit_depth);
+  stop_if_cancelled();
   const double q = max_code(input.bit_depth);
   // What visibility is judged on: the image, or its copy at the training scale.
   const bool at_training_size = judged_at_training_size(H, W, settings);
@@ -443,6 +447,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       return opencv_resize_to(t, size.first, size.second).to(dev);
     };
   std::shared_ptr<const Objective> objective = make_objective(encoders, settings);
+  stop_if_cancelled();
   torch::Tensor target;
   if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
   const Problem problem{encoders, *objective, x0, target, max_downscale(encoders), input.bit_depth};

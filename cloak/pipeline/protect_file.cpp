@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "cloak/core/error.h"
+#include "cloak/engine/cancel.h"
 #include "cloak/io/file_io.h"
 #include "cloak/io/metadata.h"
 
@@ -67,8 +68,15 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
   FileResult r;
   r.original = image_tensor(image);
   r.bit_depth = image.bit_depth;
-  r.run =
-      protect(encoders, {r.original, alpha_mask(image), image.bit_depth}, job.settings, progress);
+  // A cancel (the callback returning false) stops the run and the measures after it within
+  // moments, also inside the calls that report no progress (engine/cancel.h).
+  double fraction = 0;
+  const CancelScope cancel([&] { return progress && !progress(fraction); });
+  r.run = protect(encoders, {r.original, alpha_mask(image), image.bit_depth}, job.settings,
+                  [&](double f) {
+                    fraction = f;
+                    return !progress || progress(f);
+                  });
   r.report =
       measure_protection(encoders, r.original, r.run, image.bit_depth, job.settings, job.report);
   Image result = with_color(image, r.run.image);
@@ -80,6 +88,8 @@ FileResult protect_image(const std::vector<LoadedModel>& encoders, const Image& 
 FileResult protect_to_bytes(const std::vector<LoadedModel>& encoders,
                             const std::filesystem::path& in, const std::filesystem::path& out,
                             const FileJob& job, const ProgressFn& progress) {
+  // Cancelled already (while the models loaded): not a second spent decoding.
+  if (progress && !progress(0)) throw Error(ErrorKind::Cancelled, "cancelled");
   return protect_image(encoders, read_image(in, job.read), in.string(), out, job, progress);
 }
 

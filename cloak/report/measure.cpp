@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "cloak/engine/cancel.h"
 #include "cloak/engine/metrics.h"
 #include "cloak/report/noise_floor.h"
 
@@ -44,6 +45,7 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
       target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
   }
   for (std::size_t e = 0; e < encoders.size(); ++e) {
+    stop_if_cancelled();
     const auto& enc = encoders[e];
     SurrogateShift s;
     s.name = enc.spec->name;
