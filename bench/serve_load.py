@@ -2,6 +2,7 @@
 """`cloak serve` under load (issue 23's figures; not part of the test run).
 
     bench/serve_load.py CLOAK [UPLOADS [SIDE [DRIPPERS]]]
+    bench/serve_load.py CLOAK cancel [SIDE [SECONDS...]]
 
 1. Queues UPLOADS (default 50) flat SIDE x SIDE RGBA PNGs (default 4096: about 75 KB each) and
    prints the server's resident memory (VmRSS, VmHWM from /proc) after they are queued and after
@@ -9,7 +10,11 @@
 2. Opens DRIPPERS (default 10) connections that send one header byte every 2 s, then times an
    honest request for the job list.
 3. With the drippers still connected, sends SIGINT and times the exit.
+4. With a fresh server: one SIDE x SIDE picture of noise (real work in every phase) after
+   another, each cancelled a given time after it started running; times each cancel until the
+   job says "cancelled" (issue 34: within 2 s in every phase).
 """
+import json
 import http.client
 import os
 import signal
@@ -67,6 +72,40 @@ class Api:
                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
+def noise_png(side):
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    rows = b"".join(b"\0" + os.urandom(side * 3) for _ in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) +
+            chunk(b"IEND", b""))
+
+
+def cancel_latency(cloak, side, after):
+    server = subprocess.Popen([cloak, "serve", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        api = Api(server.stdout.readline().strip())
+        png = noise_png(side)
+        for wait in after:
+            status, body = api.upload("noise.png", png)
+            job = json.loads(body)["id"]
+            while json.loads(api.request("GET", f"/api/jobs/{job}")[1])["state"] != "running":
+                time.sleep(0.02)
+            time.sleep(wait)
+            fraction = json.loads(api.request("GET", f"/api/jobs/{job}")[1]).get("fraction")
+            started = time.time()
+            api.request("DELETE", f"/api/jobs/{job}")
+            while (state := json.loads(api.request("GET", f"/api/jobs/{job}")[1])["state"]) in (
+                    "running", "queued"):
+                time.sleep(0.02)
+            print(f"cancelled {wait:5.1f} s into a {side}x{side} job (fraction {fraction}): "
+                  f"{state} after {time.time() - started:.2f} s")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=60)
+
+
 def drip(port, stop):
     s = socket.create_connection(("127.0.0.1", port))
     try:
@@ -83,6 +122,9 @@ def drip(port, stop):
 
 def main():
     cloak = sys.argv[1]
+    if len(sys.argv) > 2 and sys.argv[2] == "cancel":
+        side = int(sys.argv[3]) if len(sys.argv) > 3 else 4096
+        return cancel_latency(cloak, side, [float(a) for a in sys.argv[4:]] or [1, 3, 6, 12, 30])
     uploads = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     side = int(sys.argv[3]) if len(sys.argv) > 3 else 4096
     drippers = int(sys.argv[4]) if len(sys.argv) > 4 else 10
