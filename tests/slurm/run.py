@@ -55,11 +55,20 @@ def write_png(path, width, height, seed):
 
 
 def manifests(out):
+    """Each shard's manifest with its journal folded in, as cloak reads them: one JSON line per
+    change of an entry, a last line cut short (being written) left out."""
     found = {}
     for name in sorted(os.listdir(out)):
         if name.startswith("cloak-manifest.") and name.endswith(".json"):
             with open(os.path.join(out, name)) as f:
-                found[name] = json.load(f)
+                m = json.load(f)
+            journal = os.path.join(out, name + ".journal")
+            if os.path.exists(journal):
+                with open(journal) as f:
+                    for line in f.read().split("\n")[:-1]:
+                        change = json.loads(line)
+                        m["files"][change["key"]] = change["entry"]
+            found[name] = m
     return found
 
 
