@@ -108,5 +108,17 @@ int main(int argc, char** argv) {
             R"("output":"a.png","output_sha256":"cd","megapixels":0.25,"seconds":4.5,)"
             R"("psnr":41.5,"shift_jpeg75":0.31},)"
             R"("b/c.jpg":{"status":"failed","error":"b/c.jpg: corrupt JPEG"}}})");
+  // Since the manifest records its batch: the manifest, a NUL, then its journal's lines.
+  const std::string batch =
+      R"({"version":3,"batch":{"shards":4,"settings":{"strength":"high"},"sources":)"
+      R"({"kind":"list","path":"/art/l.txt","recursive":false,"base":"/art"}},"shard":"1/4",)"
+      R"("images":2,"batch_images":9,"files":{"a.png":{"status":"started"}}})" +
+      std::string(1, '\0') +
+      R"({"key":"a.png","entry":{"status":"done","output_sha256":"cd","psnr":40.5}})"
+      "\n"
+      R"({"key":"caf\\xE9.png","entry":{"status":"writing","pending_sha256":"ef"}})"
+      "\n"
+      R"({"key":"cut.png","entry":{"sta)";
+  save(out / "manifest" / "with-journal", std::vector<std::uint8_t>(batch.begin(), batch.end()));
   return 0;
 }

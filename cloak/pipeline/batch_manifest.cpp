@@ -172,14 +172,20 @@ void BatchManifest::save_entry(const std::string& key) {
 }
 
 nlohmann::json BatchManifest::read(const fs::path& file) {
-  auto data = parse_whole(read_file(file), file.string());
+  std::string journal;
   const int fd =
       ::open((file.string() + ".journal").c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd >= 0) {
-    const std::string text = read_text(fd);
+    journal = read_text(fd);
     ::close(fd);
-    fold_journal(text, data, file.string());
   }
+  return parse(read_file(file), journal, file.string());
+}
+
+nlohmann::json BatchManifest::parse(const std::vector<std::uint8_t>& whole,
+                                    const std::string& journal, const std::string& name) {
+  auto data = parse_whole(whole, name);
+  fold_journal(journal, data, name);
   return data;
 }
 

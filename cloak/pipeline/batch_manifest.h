@@ -52,6 +52,9 @@ class BatchManifest {
   // The manifest `file` with its journal folded in, checked; throws cloak::Error (Input) naming
   // the file when it is damaged.
   static nlohmann::json read(const std::filesystem::path& file);
+  // The same from a manifest's bytes and its journal's text; `name` names it in errors.
+  static nlohmann::json parse(const std::vector<std::uint8_t>& whole, const std::string& journal,
+                              const std::string& name);
 
  private:
   void write_whole();
