@@ -287,6 +287,13 @@ TEST_F(Cli, BatchResumesAfterBeingKilledWithoutRedoingFinishedWork) {
       << nothing.output;
 }
 
+// A truncated PNG: fails fast, without protection work.
+std::vector<std::uint8_t> corrupt_png() {
+  auto png = encode_image(make_test_image(40, 32, 3, false, 8), "bad.png", 90);
+  png.resize(png.size() / 2);
+  return png;
+}
+
 nlohmann::json manifest_of(const fs::path& file) {
   return BatchManifest::read(file);  // with its journal; throws when damaged
 }
@@ -474,6 +481,24 @@ TEST_F(Cli, AnOlderSplitOrADamagedManifestIsRefusedInOneLine) {
             "cloak: out/cloak-manifest.1-of-2.json: batch manifest is damaged (images is not a "
             "count); which outputs it wrote cannot be told: redo the batch with --overwrite, or "
             "start it in a new output folder\n");
+  // A manifest cut short: refused on resume, and redone with --overwrite as the line says.
+  fs::create_directories(path("bad"));
+  write_bytes(path("bad/broken.png"), corrupt_png());
+  EXPECT_EQ(run("batch bad -o out2 --preset fast").code, 3);
+  auto cut = read_file(path("out2/cloak-manifest.json"));
+  cut.resize(cut.size() / 2);
+  fs::remove(path("out2/cloak-manifest.json"));
+  write_bytes(path("out2/cloak-manifest.json"), cut);
+  CliRun resumed = run("batch bad -o out2 --preset fast --resume");
+  EXPECT_EQ(resumed.code, 1) << resumed.output;
+  EXPECT_EQ(resumed.output,
+            "cloak: out2/cloak-manifest.json: batch manifest is damaged (not valid JSON); which "
+            "outputs it wrote cannot be told: redo the batch with --overwrite, or start it in a "
+            "new output folder\n");
+  CliRun redone = run("batch bad -o out2 --preset fast --resume --overwrite");
+  EXPECT_EQ(redone.code, 3) << redone.output;
+  EXPECT_EQ(manifest_of(path("out2/cloak-manifest.json"))["files"]["broken.png"]["status"],
+            "failed");
 }
 
 TEST_F(Cli, ANameAsLongAsTheFilesystemAllowsIsWrittenAtomicallyToo) {
@@ -800,13 +825,6 @@ TEST_F(Cli, ALockLeftByADeadProcessIsTakenOverAndAnotherMachinesIsNamed) {
   EXPECT_NE(requeued.output.find("1 protected, 3 already done"), std::string::npos)
       << requeued.output;
   EXPECT_EQ(fs::file_size(lock), 0u);
-}
-
-// A truncated PNG: fails fast, without protection work.
-std::vector<std::uint8_t> corrupt_png() {
-  auto png = encode_image(make_test_image(40, 32, 3, false, 8), "bad.png", 90);
-  png.resize(png.size() / 2);
-  return png;
 }
 
 TEST_F(Cli, ALinkOrAnythingButAPlainFileAtTheBatchsOwnFilesIsRefusedAndNothingOutsideIsWritten) {
