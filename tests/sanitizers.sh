@@ -3,9 +3,10 @@
 # UndefinedBehaviorSanitizer, and without precompiled headers (so that every header must include
 # what it uses), then runs the I/O, weights, hostile-input and CLI tests on it. Left to the normal
 # build, as under ASan they take too long for CI: the engine's optimisation tests, and the CLI's
-# tests of batch resumption, sharding, locking, status, settings, verify and thread counts, whose
-# inputs are the project's own images and manifests (the manifest parser has its own fuzzer). Any
-# compile error, failed test or sanitizer report fails the run.
+# tests of batch resumption, sharding, locking, status, a batch refused for its settings, a full
+# disk, settings, verify and thread counts, whose inputs are the project's own images and
+# manifests (the manifest parser has its own fuzzer). Any compile error, failed test or sanitizer
+# report fails the run.
 #   tests/sanitizers.sh BUILD_DIR
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 "$build/tests/cloak_io_tests" --gtest_brief=1 >"$build/io_tests.log" 2>&1 &
 io=$!
 "$build/tests/cloak_cli_tests" --gtest_brief=1 \
-  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*:Cli.Shards*:Cli.TwoBatches*:Cli.OpenMp*:Cli.BatchStatus*:Cli.ALock*:Cli.Threads*:Cli.BatchResumes*:Cli.ResumeReplaces*:Cli.Settings*:Cli.Verify*' \
+  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*:Cli.Shard*:Cli.TwoBatches*:Cli.OpenMp*:Cli.BatchStatus*:Cli.ALock*:Cli.Threads*:Cli.BatchResumes*:Cli.ResumeReplaces*:Cli.Settings*:Cli.Verify*:Cli.AManifest*:Cli.AFullDisk*' \
   >"$build/cli_tests.log" 2>&1 &
 cli=$!
 failed=0
