@@ -38,8 +38,7 @@ std::vector<PlannedFile> plan_batch(const BatchSources& sources, const fs::path&
   for (const auto& in : list_inputs(sources, outdir)) {
     keys.push_back(in.key);
     // Messages name an input below the working folder as the user would type it.
-    const auto rel = in.file.lexically_relative(cwd);
-    const fs::path shown = !rel.empty() && *rel.begin() != ".." ? rel : in.file;
+    const fs::path shown = is_inside(in.file, cwd) ? in.file.lexically_relative(cwd) : in.file;
     plan.push_back({shown, with_format(outdir / in.relative, format),
                     in.error.empty() ? "" : shown.string() + ": " + in.error});
   }
@@ -85,9 +84,7 @@ void check_batch(const fs::path& outdir, nlohmann::json& wanted, bool overwrite,
 // Throws cloak::Error (Output) when `out`'s folder, through a link, lies outside `outdir`.
 void refuse_outside(const fs::path& out, const fs::path& outdir) {
   std::error_code ec;
-  const auto folder = fs::weakly_canonical(out.parent_path(), ec);
-  const auto rel = folder.lexically_relative(fs::weakly_canonical(outdir, ec));
-  if (rel.empty() || *rel.begin() == "..")
+  if (!is_inside(fs::weakly_canonical(out.parent_path(), ec), fs::weakly_canonical(outdir, ec)))
     throw Error(ErrorKind::Output, out.parent_path().string() +
                                        ": leads outside the output folder through a link; Cloak "
                                        "writes nothing outside it (remove the link)");

@@ -171,6 +171,11 @@ Error disk_full(const fs::path& file, int err) {
                                        "); free some space, then run again");
 }
 
+bool is_inside(const fs::path& path, const fs::path& dir) {
+  const auto rel = path.lexically_relative(dir);
+  return !rel.empty() && *rel.begin() != "..";
+}
+
 std::string printable(const std::string& text) {
   std::string out;
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };

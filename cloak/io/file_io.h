@@ -12,6 +12,10 @@
 
 namespace cloak {
 
+// Whether `path` is `dir` or lies in it, by their spelling alone (no link is followed): both
+// absolute, or both relative to the same folder.
+bool is_inside(const std::filesystem::path& path, const std::filesystem::path& dir);
+
 // Reads a whole regular file (a folder, FIFO or device is refused before it is opened, so nothing
 // can hang); throws cloak::Error (Input) naming the file when it cannot.
 std::vector<std::uint8_t> read_file(const std::filesystem::path& file);

@@ -17,11 +17,6 @@ fs::path absolute_normal(const fs::path& p) {
   return fs::absolute(p).lexically_normal();
 }
 
-bool is_inside(const fs::path& path, const fs::path& dir) {
-  const auto rel = path.lexically_relative(dir);
-  return !rel.empty() && *rel.begin() != "..";
-}
-
 // The deepest folder holding both.
 fs::path common_folder(const fs::path& a, const fs::path& b) {
   fs::path common;

@@ -113,17 +113,17 @@ BatchStatus read_batch_status(const fs::path& folder) {
   if (files.empty())
     throw Error(ErrorKind::Input,
                 printable(folder.string()) + ": holds no cloak batch (no cloak-manifest*.json)");
-  // N -> K -> the manifest (null when damaged).
-  std::map<std::uint64_t, std::map<std::uint64_t, nlohmann::json>> found;
+  // N -> K -> the manifest's file and what it holds (null when damaged).
+  std::map<std::uint64_t, std::map<std::uint64_t, std::pair<fs::path, nlohmann::json>>> found;
   nlohmann::json batch;  // as the manifests record it (null for an older cloak's)
   for (const auto& f : files) {
     try {
       auto m = BatchManifest::read(f.file);
       if (m.contains("batch") && batch.is_null()) batch = m["batch"];
-      found[f.count][f.index] = std::move(m);
+      found[f.count][f.index] = {f.file, std::move(m)};
     } catch (const Error& e) {
       status.unreadable.push_back(e.what());
-      found[f.count][f.index] = nullptr;
+      found[f.count][f.index] = {f.file, nullptr};
     }
   }
   Current current;
@@ -155,21 +155,18 @@ BatchStatus read_batch_status(const fs::path& folder) {
         else
           not_started.push_back(status.shards.size());
         status.shards.push_back(s);
-      } else if (m->second.is_null()) {
+      } else if (m->second.second.is_null()) {
         ShardStatus s;
         s.shard = shard.name();
         s.started = s.damaged = true;
         status.shards.push_back(s);
       } else {
+        const auto& [file, manifest] = m->second;
         const auto missing_before = status.missing.size();
-        const fs::path file = folder / (count == 1 ? "cloak-manifest.json"
-                                                   : "cloak-manifest." + std::to_string(k) +
-                                                         "-of-" + std::to_string(count) + ".json");
-        status.shards.push_back(
-            read_shard(m->second, file, shard, current, settings, status, sums));
+        status.shards.push_back(read_shard(manifest, file, shard, current, settings, status, sums));
         for (auto i = missing_before; i < status.missing.size(); ++i)
           missing_sha[status.missing[i]] =
-              m->second["files"][status.missing[i]].value("input_sha256", "");
+              manifest["files"][status.missing[i]].value("input_sha256", "");
       }
     }
     // Without the sources: the images of the shards not started yet, shared out evenly (the
