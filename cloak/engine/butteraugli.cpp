@@ -15,6 +15,9 @@ namespace cloak {
 namespace {
 
 constexpr float kIntensityTarget = 80, kHfAsymmetry = 0.8f;
+// Below a megapixel (under a second on 2 cores) Butteraugli runs on the caller's thread: a cancel
+// waits for it, and a small image's many measures pay no thread start.
+constexpr int64_t kCancellablePixels = 1 << 20;
 
 // Interleaved RGB 16-bit code values, as libjxl reads them (sRGB).
 torch::Tensor interleaved_u16(const torch::Tensor& image) {
@@ -71,10 +74,11 @@ Visibility butteraugli(const torch::Tensor& reference, const torch::Tensor& dist
                        bool with_distmap) {
   torch::NoGradGuard no_grad;
   const auto a = interleaved_u16(reference), b = interleaved_u16(distorted);
+  const int threads = at::get_num_threads();  // this thread's: a new one has the default
+  if (a.size(0) * a.size(1) < kCancellablePixels) return compare(a, b, with_distmap, threads);
   // A large image's takes seconds: under a cancel check it runs beside this thread, which stops
   // waiting for it when the run is cancelled (it owns its copies of the pixels).
   auto v = std::make_shared<Visibility>();
-  const int threads = at::get_num_threads();  // this thread's: a new one has the default
   run_cancellable([a, b, with_distmap, threads, v] { *v = compare(a, b, with_distmap, threads); });
   return *v;
 }
