@@ -955,6 +955,13 @@ TEST_F(Cli, AManifestKnowsItsBatchAndAnotherIsRefusedSayingWhatDiffers) {
           "it is split in 2 shards, this run in 3 shards");
   refused("batch a -o out --preset fast --strength high --resume",
           "it is split in 2 shards, this run in one piece");
+  // The same folder however it is written.
+  for (const char* same : {"a/", "./a", "a/../a"})
+    EXPECT_EQ(run(std::string("batch ") + same +
+                  " -o out --preset fast --strength high --shard 0/2 --resume")
+                  .code,
+              0)
+        << same;
   CliRun status = run("batch status out");
   EXPECT_EQ(status.code, 0) << status.output;
   EXPECT_NE(status.output.find("out: 1 images in 2 shards: 1 done\n"), std::string::npos)

@@ -13,8 +13,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Absolute and normal, without a trailing separator: "in/" and "./in" are the folder "in".
 fs::path absolute_normal(const fs::path& p) {
-  return fs::absolute(p).lexically_normal();
+  const auto n = fs::absolute(p).lexically_normal();
+  return n.has_filename() || n == n.root_path() ? n : n.parent_path();
 }
 
 // The deepest folder holding both.
