@@ -1,7 +1,4 @@
 // cloak batch DIR|LIST : a whole portfolio, resumable, shardable across a cluster.
-#include <algorithm>
-#include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <sstream>
 
