@@ -135,9 +135,7 @@ void write_all(int fd, const void* data, std::size_t size, const fs::path& file)
     const ssize_t n = ::write(fd, static_cast<const char*>(data) + done, size - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const int err = n == 0 ? ENOSPC : errno;
-      if (err == ENOSPC || err == EDQUOT) throw disk_full(file, err);
-      throw Error(ErrorKind::Output, file.string() + ": write failed: " + std::strerror(err));
+      throw write_failed(file, n == 0 ? ENOSPC : errno);
     }
     done += static_cast<std::size_t>(n);
   }
@@ -164,6 +162,11 @@ int open_plain_file(const fs::path& file, int flags, const std::string& what) {
                                      : "it is not a plain file (remove it)");
   }
   return fd;
+}
+
+Error write_failed(const fs::path& file, int err) {
+  if (err == ENOSPC || err == EDQUOT) return disk_full(file, err);
+  return Error(ErrorKind::Output, file.string() + ": write failed: " + std::strerror(err));
 }
 
 Error disk_full(const fs::path& file, int err) {

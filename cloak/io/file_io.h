@@ -37,6 +37,10 @@ int open_plain_file(const std::filesystem::path& file, int flags, const std::str
 // when the disk or quota is full, else Output.
 void write_all(int fd, const void* data, std::size_t size, const std::filesystem::path& file);
 
+// The error for a write to `file` that failed with errno `err`: disk_full's when the disk or
+// quota is full, else Output ("FILE: write failed: WHY").
+Error write_failed(const std::filesystem::path& file, int err);
+
 // The error for a write to `file` that failed with ENOSPC or EDQUOT (errno `err`): NoSpace, which
 // stops a run rather than failing one file.
 Error disk_full(const std::filesystem::path& file, int err);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <regex>
 #include <tuple>
 
@@ -158,11 +157,7 @@ void BatchManifest::save_entry(const std::string& key) {
   const std::string lines = dump({{"key", key}, {"entry", data_["files"][key]}}) + "\n";
   try {
     write_all(journal_fd_, lines.data(), lines.size(), journal_);
-    if (::fdatasync(journal_fd_) != 0) {
-      const int err = errno;
-      if (err == ENOSPC || err == EDQUOT) throw disk_full(journal_, err);
-      throw Error(ErrorKind::Output, journal_.string() + ": write failed: " + std::strerror(err));
-    }
+    if (::fdatasync(journal_fd_) != 0) throw write_failed(journal_, errno);
   } catch (const Error&) {
     // No half line is left for the next append to run into.
     [[maybe_unused]] const int cut = ::ftruncate(journal_fd_, static_cast<off_t>(journal_bytes_));
