@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iomanip>
@@ -14,6 +15,7 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/io/file_io.h"
+#include "cloak/report/noise_floor.h"
 
 namespace cloak::cli {
 
@@ -238,6 +240,15 @@ std::string summary_line(const fs::path& out, const FileResult& r,
   const Verdict v = judge(r.report, strength);
   s << "  = " << v.multiple
     << "x noise as visible: " << (v.protected_ ? "protected" : "NOT protected");
+  // Cloak and poison, in a full report: the share of the way to the target after JPEG q75.
+  if (!r.report.surrogates.empty() && r.report.surrogates[0].toward_jpeg75) {
+    s << "  toward the target after JPEG q75";
+    for (const auto& e : r.report.surrogates)
+      s << "  " << e.name.substr(0, e.name.find('_')) << " " << *e.toward_jpeg75 << " ("
+        << std::setprecision(1)
+        << floor_multiple(*e.toward_jpeg75, std::abs(*e.floor_toward_jpeg75)) << "x noise)"
+        << std::setprecision(2);
+  }
   return s.str();
 }
 

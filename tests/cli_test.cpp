@@ -176,6 +176,24 @@ TEST_F(Cli, VerifyJudgesByTheNoiseFloorAndRefusesNoiseAJpegAndACopy) {
       std::string::npos);
 }
 
+TEST_F(Cli, TargetedModesReportHowFarTowardTheTargetBesideTheNoiseCopy) {
+  write("art.png", painting_image(64, "durer_melencolia_i.jpg"));
+  write("anchor.png", painting_image(64, "vangogh_starry_night.jpg"));
+  CliRun r = run("protect art.png --mode poison --target anchor.png --preset fast --report r.json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("toward the target after JPEG q75"), std::string::npos) << r.output;
+  std::ifstream in(path("r.json"));
+  const auto j = nlohmann::json::parse(in);
+  ASSERT_EQ(j["surrogates"].size(), 2u);
+  for (const auto& s : j["surrogates"]) {
+    const double toward = s["toward_target_jpeg75"].get<double>();
+    const double floor = s["noise_floor_toward_target_jpeg75"].get<double>();
+    EXPECT_NEAR(s["multiple_of_floor_toward_target_jpeg75"].get<double>(),
+                toward / std::abs(floor), 1e-9 * std::abs(toward / floor));
+    EXPECT_GT(s["toward_target"].get<double>(), 0.0);  // as saved it moved toward the anchor
+  }
+}
+
 TEST_F(Cli, PreviewVisibilityMapsWhereTheChangeShows) {
   write("art.png", make_test_image(96, 80, 3, false, 8));
   write("copy.png", read_image(path("art.png")));

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "cloak/engine/cancel.h"
@@ -36,13 +37,15 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
   const auto jo = opencv_jpeg(o, 75), jp = opencv_jpeg(p, 75), jn = opencv_jpeg(n, 75);
   // What only the full report needs: the 50% resizes and poison's target at this size.
   const bool full = detail == ReportDetail::Full;
-  torch::Tensor ro, rp, rn, target;
+  torch::Tensor ro, rp, rn, target, jtarget;
   if (full) {
     ro = opencv_resize(o, 0.5);
     rp = opencv_resize(p, 0.5);
     rn = opencv_resize(n, 0.5);
-    if (settings.mode == Mode::Poison)
+    if (settings.mode == Mode::Poison) {
       target = fit_target(settings.target, o.size(2), o.size(3), o.size(1));
+      jtarget = opencv_jpeg(target, 75);
+    }
   }
   for (std::size_t e = 0; e < encoders.size(); ++e) {
     stop_if_cancelled();
@@ -50,9 +53,9 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
     SurrogateShift s;
     s.name = enc.spec->name;
     s.sha256 = enc.sha256;
-    const auto zjo = encode(enc, jo);
-    s.shift_jpeg75 = relative_shift(encode(enc, jp), zjo);
-    s.floor_jpeg75 = relative_shift(encode(enc, jn), zjo);
+    const auto zjo = encode(enc, jo), zjp = encode(enc, jp), zjn = encode(enc, jn);
+    s.shift_jpeg75 = relative_shift(zjp, zjo);
+    s.floor_jpeg75 = relative_shift(zjn, zjo);
     if (full) {
       auto zo = encode(enc, o), zp = encode(enc, p), zro = encode(enc, ro);
       s.shift = relative_shift(zp, zo);
@@ -60,8 +63,13 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
       s.shift_resize50 = relative_shift(encode(enc, rp), zro);
       s.floor_resize50 = relative_shift(encode(enc, rn), zro);
       if (objective.targeted()) {
-        auto zt = objective.target(zo, target.defined() ? encode(enc, target) : torch::Tensor(), e);
-        s.target_closed = 1.0 - ((zp - zt).norm() / ((zo - zt).norm() + 1e-12)).item<double>();
+        const auto target_of = [&](const torch::Tensor& z, const torch::Tensor& image) {
+          return objective.target(z, image.defined() ? encode(enc, image) : torch::Tensor(), e);
+        };
+        s.toward = toward_target(zp, zo, target_of(zo, target));
+        const auto zjt = target_of(zjo, jtarget);
+        s.toward_jpeg75 = toward_target(zjp, zjo, zjt);
+        s.floor_toward_jpeg75 = toward_target(zjn, zjo, zjt);
       }
     }
     r.surrogates.push_back(s);
@@ -106,6 +114,11 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
 
 double relative_shift(const torch::Tensor& z, const torch::Tensor& z0) {
   return ((z - z0).norm() / (z0.norm() + 1e-12)).item<double>();
+}
+
+double toward_target(const torch::Tensor& z, const torch::Tensor& z0, const torch::Tensor& zt) {
+  const auto way = zt - z0;
+  return ((z - z0).mul(way).sum() / (way.square().sum() + 1e-12)).item<double>();
 }
 
 Verdict judge(double shift, double floor, Strength strength) {
@@ -177,7 +190,14 @@ nlohmann::json to_json(const ProtectionReport& r) {
       e["noise_floor_resize50"] = *s.floor_resize50;
       e["multiple_of_floor_resize50"] = floor_multiple(*s.shift_resize50, *s.floor_resize50);
     }
-    if (s.target_closed) e["target_closed"] = *s.target_closed;
+    if (s.toward) {
+      e["toward_target"] = *s.toward;
+      e["toward_target_jpeg75"] = *s.toward_jpeg75;
+      e["noise_floor_toward_target_jpeg75"] = *s.floor_toward_jpeg75;
+      // Noise's projection may fall either side of 0: the multiple is of its size.
+      e["multiple_of_floor_toward_target_jpeg75"] =
+          floor_multiple(*s.toward_jpeg75, std::abs(*s.floor_toward_jpeg75));
+    }
     j["surrogates"].push_back(e);
   }
   return j;

@@ -19,9 +19,11 @@ struct SurrogateShift {
   // 50% resize (each transform applied to both images, so its own shift is not counted).
   double shift_jpeg75 = 0;
   std::optional<double> shift, shift_resize50;
-  // Targeted modes, in a full report: share of the distance from E(x) to the target latent that
-  // was closed.
-  std::optional<double> target_closed;
+  // Targeted modes, in a full report: how far the latent moved toward the target latent, as the
+  // share of the way there along its direction (toward_target below), as saved and after JPEG q75
+  // (both images and the target through it), and the noise copy's after JPEG q75 (about 0: noise
+  // has no direction).
+  std::optional<double> toward, toward_jpeg75, floor_toward_jpeg75;
   // The floor: the same shifts for a noise copy of the original as visible as the protected copy
   // (noise_floor.h), through the same steps. What noise gets is not protection.
   double floor_jpeg75 = 0;
@@ -65,6 +67,11 @@ std::string describe_jpeg_equivalent(const std::optional<int>& quality);
 
 // ||z - z0|| / ||z0||: the relative latent shift every report states.
 double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);
+
+// <z - z0, zt - z0> / ||zt - z0||^2: the shift from z0 projected onto the direction to the target
+// zt, as a share of the way there (1: at the target's distance along it, 0: none of the way, or
+// only sideways).
+double toward_target(const torch::Tensor& z, const torch::Tensor& z0, const torch::Tensor& zt);
 
 // What `verify`, `protect` and `batch` judge by: after JPEG q75, the mean over the surrogates of
 // the shift and of the noise copy's, and how many times the floor the shift is.
