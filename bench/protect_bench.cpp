@@ -12,6 +12,8 @@
 //   cloak_bench ablation [SIZE [seen]]  the defaults, leave-one-out on three paintings and three
 //                                 digital-art pictures: visibility, shift and shift per 3-norm
 //                                 (seen: measured on the surrogate it was optimised on)
+//   cloak_bench targeted [SIZE]   cloak and poison modes, leave-one-out: how far toward the target
+//                                 after JPEG q75, against noise as visible
 //   cloak_bench sheet [SIZE [OUT.png]]    200% crops of the digital-art set: original, protected,
 //                                         where the change shows
 //   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
@@ -591,6 +593,56 @@ void ablation(int size, bool seen) {
   }
 }
 
+// Issue 33's targeted modes: cloak (its default decoy) and poison (toward Van Gogh's Starry Night),
+// each optimised on one surrogate and measured on the other, on the ablation's six pictures: how
+// far the latent moved toward the target after JPEG q75 (the share of the way along its direction,
+// measure.h) against the noise copy's, and as saved.
+void targeted(int size) {
+  auto all = load({"taef2_encoder", "taesana_encoder"});
+  auto pics = picture_set("paintings", size, 0, 3);
+  for (auto& p : picture_set("art", size, 0, 3)) pics.push_back(p);
+  const auto anchor = painting("vangogh_starry_night.jpg", size);
+  std::printf(
+      "| picture (%dx%d) | mode | trained on | 3-norm / JPEG q90 | toward the target as saved | "
+      "after JPEG q75: Cloak / noise as visible | x noise |\n|---|---|---|---|---|---|---|\n",
+      size, size);
+  struct Sums {
+    double toward = 0, multiple = 0, worst = 1e9;
+    int rows = 0;
+  };
+  std::map<std::string, Sums> sums;
+  for (const auto& pic : pics) {
+    const Visibility jpeg = jpeg_visibility(pic.x, strength_budget(Strength::Medium).jpeg_quality);
+    for (Mode mode : {Mode::Cloak, Mode::Poison})
+      for (int held : {1, 0}) {
+        const LoadedModel& train = all[static_cast<std::size_t>(1 - held)];
+        const LoadedModel& test = all[static_cast<std::size_t>(held)];
+        ProtectSettings s;
+        s.mode = mode;
+        if (mode == Mode::Poison) s.target = anchor;
+        const auto out = protect({train}, {pic.x, pic.mask, 8}, s);
+        const auto r =
+            measure_protection({test}, pic.x, out.image, 8, s, *make_objective({test}, s));
+        const auto& m = r.surrogates[0];
+        const double multiple = floor_multiple(*m.toward_jpeg75, std::abs(*m.floor_toward_jpeg75));
+        std::printf("| %s | %s | %s | %.2f | %.3f | %.3f / %.4f | %.1fx |\n", pic.name.c_str(),
+                    to_string(mode).c_str(), train.spec->name.c_str(),
+                    r.visibility.norm3 / jpeg.norm3, *m.toward, *m.toward_jpeg75,
+                    *m.floor_toward_jpeg75, multiple);
+        std::fflush(stdout);
+        auto& sum = sums[to_string(mode) + ", " + train.spec->name + " -> " + test.spec->name];
+        sum.toward += *m.toward_jpeg75, sum.multiple += multiple, ++sum.rows;
+        sum.worst = std::min(sum.worst, multiple);
+      }
+  }
+  std::printf(
+      "\n| mode, trained on -> measured on | toward after JPEG q75 | x noise: mean (worst) |\n"
+      "|---|---|---|\n");
+  for (const auto& [key, sum] : sums)
+    std::printf("| %s | %.3f | %.1fx (%.1fx) |\n", key.c_str(), sum.toward / sum.rows,
+                sum.multiple / sum.rows, sum.worst);
+}
+
 // Issue 22's contact sheet: 200% crops of the digital-art set protected with the defaults, each
 // row the original, the protected copy and where the change shows (heat map), for the most
 // visible spot and for the flattest part of each picture.
@@ -697,6 +749,8 @@ int main(int argc, char** argv) {
     verdicts(argc > 2 ? std::atoi(argv[2]) : 512);
   } else if (what == "ablation") {
     ablation(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 && std::string(argv[3]) == "seen");
+  } else if (what == "targeted") {
+    targeted(argc > 2 ? std::atoi(argv[2]) : 256);
   } else if (what == "sheet") {
     sheet(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? argv[3] : "contact-sheet.png");
   } else if (what == "audit") {
@@ -706,7 +760,7 @@ int main(int argc, char** argv) {
         stderr,
         "usage: cloak_bench speed [SIZE...] | scale [FACTOR] | load [HOGS] | quality [SIZE] | "
         "goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
-        "verdicts [SIZE] | ablation [SIZE [seen]] | sheet [SIZE [OUT.png]] | "
+        "verdicts [SIZE] | ablation [SIZE [seen]] | targeted [SIZE] | sheet [SIZE [OUT.png]] | "
         "audit [COUNT [SIZE]]\n");
     return 2;
   }
