@@ -5,8 +5,8 @@
 # build, as under ASan they take too long for CI: the engine's optimisation tests, and the CLI's
 # tests of batch resumption, sharding, locking, status, a batch refused for its settings, a full
 # disk, settings, verify, thread counts and the targeted modes' report, whose inputs are the
-# project's own images and manifests (the manifest parser has its own fuzzer). Any compile error, failed test or sanitizer
-# report fails the run.
+# project's own images and manifests (the manifest parser has its own fuzzer). Any compile error,
+# failed test or sanitizer report fails the run.
 #   tests/sanitizers.sh BUILD_DIR
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)

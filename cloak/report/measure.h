@@ -21,8 +21,8 @@ struct SurrogateShift {
   std::optional<double> shift, shift_resize50;
   // Targeted modes, in a full report: how far the latent moved toward the target latent, as the
   // share of the way there along its direction (toward_target below), as saved and after JPEG q75
-  // (both images and the target through it), and the noise copy's after JPEG q75 (about 0: noise
-  // has no direction).
+  // (both images and the target through it), and the noise copy's after JPEG q75 (near 0, as noise
+  // has no direction, though it can drift toward a target richer in texture).
   std::optional<double> toward, toward_jpeg75, floor_toward_jpeg75;
   // The floor: the same shifts for a noise copy of the original as visible as the protected copy
   // (noise_floor.h), through the same steps. What noise gets is not protection.
