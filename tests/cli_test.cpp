@@ -188,8 +188,8 @@ TEST_F(Cli, TargetedModesReportHowFarTowardTheTargetBesideTheNoiseCopy) {
   for (const auto& s : j["surrogates"]) {
     const double toward = s["toward_target_jpeg75"].get<double>();
     const double floor = s["noise_floor_toward_target_jpeg75"].get<double>();
-    EXPECT_NEAR(s["multiple_of_floor_toward_target_jpeg75"].get<double>(),
-                toward / std::abs(floor), 1e-9 * std::abs(toward / floor));
+    EXPECT_NEAR(s["multiple_of_floor_toward_target_jpeg75"].get<double>(), toward / std::abs(floor),
+                1e-9 * std::abs(toward / floor));
     EXPECT_GT(s["toward_target"].get<double>(), 0.0);  // as saved it moved toward the anchor
   }
 }
