@@ -624,7 +624,7 @@ void targeted(int size) {
         const auto r =
             measure_protection({test}, pic.x, out.image, 8, s, *make_objective({test}, s));
         const auto& m = r.surrogates[0];
-        const double multiple = floor_multiple(*m.toward_jpeg75, std::abs(*m.floor_toward_jpeg75));
+        const double multiple = toward_multiple(m);
         std::printf("| %s | %s | %s | %.2f | %.3f | %.3f / %.4f | %.1fx |\n", pic.name.c_str(),
                     to_string(mode).c_str(), train.spec->name.c_str(),
                     r.visibility.norm3 / jpeg.norm3, *m.toward, *m.toward_jpeg75,

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <iomanip>
@@ -15,7 +14,6 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/decoys.h"
 #include "cloak/io/file_io.h"
-#include "cloak/report/noise_floor.h"
 
 namespace cloak::cli {
 
@@ -245,9 +243,7 @@ std::string summary_line(const fs::path& out, const FileResult& r,
     s << "  toward the target after JPEG q75";
     for (const auto& e : r.report.surrogates)
       s << "  " << e.name.substr(0, e.name.find('_')) << " " << *e.toward_jpeg75 << " ("
-        << std::setprecision(1)
-        << floor_multiple(*e.toward_jpeg75, std::abs(*e.floor_toward_jpeg75)) << "x noise)"
-        << std::setprecision(2);
+        << std::setprecision(1) << toward_multiple(e) << "x noise)" << std::setprecision(2);
   }
   return s.str();
 }

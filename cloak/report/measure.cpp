@@ -121,6 +121,10 @@ double toward_target(const torch::Tensor& z, const torch::Tensor& z0, const torc
   return ((z - z0).mul(way).sum() / (way.square().sum() + 1e-12)).item<double>();
 }
 
+double toward_multiple(const SurrogateShift& s) {
+  return floor_multiple(*s.toward_jpeg75, std::abs(*s.floor_toward_jpeg75));
+}
+
 Verdict judge(double shift, double floor, Strength strength) {
   const auto budget = strength_budget(strength);
   const double multiple = floor_multiple(shift, floor);
@@ -194,9 +198,7 @@ nlohmann::json to_json(const ProtectionReport& r) {
       e["toward_target"] = *s.toward;
       e["toward_target_jpeg75"] = *s.toward_jpeg75;
       e["noise_floor_toward_target_jpeg75"] = *s.floor_toward_jpeg75;
-      // Noise's projection may fall either side of 0: the multiple is of its size.
-      e["multiple_of_floor_toward_target_jpeg75"] =
-          floor_multiple(*s.toward_jpeg75, std::abs(*s.floor_toward_jpeg75));
+      e["multiple_of_floor_toward_target_jpeg75"] = toward_multiple(s);
     }
     j["surrogates"].push_back(e);
   }

@@ -73,6 +73,11 @@ double relative_shift(const torch::Tensor& z, const torch::Tensor& z0);
 // only sideways).
 double toward_target(const torch::Tensor& z, const torch::Tensor& z0, const torch::Tensor& zt);
 
+// How far above the floor a targeted run's move toward its target after JPEG q75 is (`s` from a
+// full report of cloak or poison): over the size of the noise copy's, which may fall either side
+// of 0.
+double toward_multiple(const SurrogateShift& s);
+
 // What `verify`, `protect` and `batch` judge by: after JPEG q75, the mean over the surrogates of
 // the shift and of the noise copy's, and how many times the floor the shift is.
 struct Verdict {
