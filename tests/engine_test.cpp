@@ -208,7 +208,9 @@ TEST(Visibility, TheChangeIsMostlyColourNotLightness) {
 
 TEST(Visibility, EachStrengthIsNoMoreVisibleThanItsJpegOnDigitalArt) {
   // The pictures PSNR and SSIM pass though an artist sees the change: flat fills, gradients,
-  // anti-aliased vector shapes, line art and lettering, cel shading, pixel art, a sticker.
+  // anti-aliased vector shapes, line art and lettering, cel shading, pixel art, a sticker. Each
+  // at the default strength, and in turn at low or high.
+  int turn = 0;
   for (const auto& art : samples::digital_art(96)) {
     SCOPED_TRACE(art.name);
     const auto x = to_tensor(art.image);
@@ -218,7 +220,7 @@ TEST(Visibility, EachStrengthIsNoMoreVisibleThanItsJpegOnDigitalArt) {
             : torch::from_blob(const_cast<float*>(art.image.alpha.data()), {1, 1, 96, 96})
                   .gt(0)
                   .to(torch::kFloat32);
-    for (Strength st : {Strength::Low, Strength::Medium, Strength::High}) {
+    for (Strength st : {Strength::Medium, turn++ % 2 ? Strength::High : Strength::Low}) {
       SCOPED_TRACE(to_string(st));
       ProtectSettings s;
       s.strength = st;
