@@ -434,7 +434,7 @@ void goal_table(const std::string& set, int size, int first, int count, bool pur
       auto base = photoguard_pgd(train, x, ours, 40);
       const double t_base = seconds_since(t);
       const Visibility v = butteraugli(x, ours);
-      const auto noise = noise_as_visible(x, v.norm3, 8).image;
+      const auto noise = noise_as_visible(x, v.norm3, 8, pic.mask).image;
       const double db_ours = psnr(clean, rendering(ours)), db_base = psnr(clean, rendering(base)),
                    db_noise = psnr(clean, rendering(noise));
       std::printf("| %s | %s | %.2f / %.2f | %.2f / %.2f | %.1f / %.1f | %.1f / %.1f / %.1f |",
@@ -523,8 +523,8 @@ void verdicts(int size) {
       const auto jpeg = opencv_jpeg(x, 90);
       const Verdict v[3] = {
           judge(measure_protection(enc, x, out, 8, s), s.strength),
-          judge(measure_protection(enc, x, uniform(lo), 8, s, *objective), s.strength),
-          judge(measure_protection(enc, x, jpeg, 8, s, *objective), s.strength)};
+          judge(measure_protection(enc, x, uniform(lo), 8, s, *objective, pic.mask), s.strength),
+          judge(measure_protection(enc, x, jpeg, 8, s, *objective, pic.mask), s.strength)};
       std::printf(
           "| %s | %.2f | %.3f (%.2fx) | %.3f (%.2fx) | %.3f (%.2fx) (%.2f) | %s / %s / %s |\n",
           pic.name.c_str(), out.visibility.norm3, v[0].shift, v[0].multiple, v[1].shift,
@@ -567,7 +567,7 @@ void ablation(int size, bool seen) {
       auto ours = protect({train}, {pic.x, pic.mask, 8}, ProtectSettings{}).image;
       const double secs = seconds_since(t);
       const Visibility v = butteraugli(pic.x, ours);
-      const auto noise = noise_as_visible(pic.x, v.norm3, 8).image;
+      const auto noise = noise_as_visible(pic.x, v.norm3, 8, pic.mask).image;
       std::printf("| %s | %s | %.2f | %.2f | %.1f |", pic.name.c_str(), train.spec->name.c_str(),
                   v.max / jpeg.max, v.norm3 / jpeg.norm3, secs);
       auto& r = sums[train.spec->name];
@@ -621,8 +621,8 @@ void targeted(int size) {
         s.mode = mode;
         if (mode == Mode::Poison) s.target = anchor;
         const auto out = protect({train}, {pic.x, pic.mask, 8}, s);
-        const auto r =
-            measure_protection({test}, pic.x, out.image, 8, s, *make_objective({test}, s));
+        const auto r = measure_protection({test}, pic.x, out.image, 8, s,
+                                          *make_objective({test}, s), pic.mask);
         const auto& m = r.surrogates[0];
         const double multiple = toward_multiple(m);
         std::printf("| %s | %s | %s | %.2f | %.3f | %.3f / %.4f | %.1fx |\n", pic.name.c_str(),

@@ -28,7 +28,7 @@ int run_audit(const Context& ctx, const AuditArgs& a) {
   const auto encoders = load_encoders(surrogate_options(ctx, a.surrogates));
   const Autoencoder ae = load_autoencoder(surrogate_options(ctx));
   const AuditReport report = audit(encoders, ae, image_tensor(original), image_tensor(prot),
-                                   original.bit_depth, a.strength);
+                                   original.bit_depth, a.strength, alpha_mask(original));
   if (a.html) {
     const std::string page = audit_html(report, ae, a.protected_.filename().string());
     write_file_atomic(*a.html, std::vector<std::uint8_t>(page.begin(), page.end()), a.overwrite);

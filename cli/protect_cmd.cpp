@@ -61,8 +61,8 @@ int run_protect(const Context& ctx, const ProtectArgs& a) {
       FileResult r = protect_file(encoders, f.in, f.out, job, std::ref(bar));
       std::optional<AuditReport> attacked;
       if (ae)
-        attacked =
-            audit(encoders, *ae, r.original, r.run.image, r.bit_depth, job.settings.strength);
+        attacked = audit(encoders, *ae, r.original, r.run.image, r.bit_depth, job.settings.strength,
+                         r.run.mask);
       reports.push_back(
           print_result(ctx, f.in, f.out, job, r, attacked ? to_json(*attacked) : nlohmann::json()));
       if (attacked && !ctx.quiet && !ctx.json) print_audit(*attacked, job.settings.strength);

@@ -18,7 +18,7 @@ int run_verify(const Context& ctx, const PairArgs& a) {
   untargeted.strength = a.strength;
   auto report =
       measure_protection(encoders, image_tensor(original), image_tensor(prot), original.bit_depth,
-                         untargeted, *make_objective(encoders, untargeted));
+                         untargeted, *make_objective(encoders, untargeted), alpha_mask(original));
   const Verdict v = judge(report, a.strength);
   auto j = to_json(report);
   j.update(to_json(v, a.strength));

@@ -111,7 +111,8 @@ TEST_F(Cli, Keeps16BitAlphaAndMetadataAndWritesTheOptOutTag) {
     img->exifData()["Exif.Image.Artist"] = "A. Painter";
     img->writeMetadata();
   }
-  ASSERT_EQ(run("protect deep.png --preset fast").code, 0);
+  CliRun protected_ = run("protect deep.png --preset fast --json");
+  ASSERT_EQ(protected_.code, 0) << protected_.output;
   Image in = read_image(path("deep.png")), out = read_image(path("deep-cloaked.png"));
   EXPECT_EQ(out.bit_depth, 16);
   EXPECT_EQ(out.alpha, in.alpha);
@@ -128,6 +129,14 @@ TEST_F(Cli, Keeps16BitAlphaAndMetadataAndWritesTheOptOutTag) {
   auto plain = Exiv2::ImageFactory::open(path("plain.png").string());
   plain->readMetadata();
   EXPECT_EQ(plain->xmpData().findKey(Exiv2::XmpKey("Xmp.plus.DataMining")), plain->xmpData().end());
+  // verify, from the files, judges by the same floor as the run's own report: its noise copy also
+  // leaves the transparent pixels alone (NoiseFloor.PutsNoiseOnlyWhere...).
+  CliRun v = run("verify deep.png deep-cloaked.png --json");
+  EXPECT_NEAR(
+      nlohmann::json::parse(v.output)["mean_noise_floor_jpeg75"].get<double>(),
+      nlohmann::json::parse(protected_.output)["verdict"]["mean_noise_floor_jpeg75"].get<double>(),
+      1e-6)
+      << v.output;
 }
 
 TEST_F(Cli, VerifyJudgesByTheNoiseFloorAndRefusesNoiseAJpegAndACopy) {

@@ -494,6 +494,39 @@ TEST(NoiseFloor, TheReportMeasuresItThroughTheSameStepsAtTheSameScale) {
   }
 }
 
+TEST(NoiseFloor, PutsNoiseOnlyWhereTheProtectionCouldChangeTheImage) {
+  // A sticker: a disc on transparent black. Cloak leaves the transparent pixels as they are, so
+  // its floor's noise copy does too; noise there would move the encoders by what no viewer sees.
+  torch::Tensor x, mask;
+  for (const auto& art : samples::digital_art(96))
+    if (art.name == "sticker") {
+      x = to_tensor(art.image);
+      mask = torch::from_blob(const_cast<float*>(art.image.alpha.data()), {1, 1, 96, 96})
+                 .gt(0)
+                 .to(torch::kFloat32);
+    }
+  ASSERT_TRUE(mask.defined());
+  ASSERT_GT((1 - mask).sum().item<double>(), 1000) << "transparent corners";
+  const auto [n, norm3] = noise_as_visible(x, 0.5, 8, mask);
+  EXPECT_NEAR(butteraugli(x, n).norm3, 0.5, 0.03 * 0.5);
+  const auto changed = (n - x).abs().amax(1, true).gt(0);
+  EXPECT_EQ(changed.logical_and(mask.eq(0)).sum().item<int64_t>(), 0) << "transparent: untouched";
+  EXPECT_GT(changed.sum().item<double>(), 0.3 * mask.sum().item<double>());
+  // The report of a run measures that copy: the run's mask is the floor's.
+  ProtectSettings s;
+  s.preset = Preset::Fast;
+  const auto out = protect(encoders(), {x, mask, 8}, s);
+  const auto r = measure_protection(encoders(), x, out, 8, s, ReportDetail::Summary);
+  const auto masked = noise_as_visible(x, out.visibility.norm3, 8, mask).image;
+  const auto everywhere = noise_as_visible(x, out.visibility.norm3, 8).image;
+  const auto& m = encoders()[0];
+  const auto z0 = encode(m, opencv_jpeg(x, 75));
+  const double floor = relative_shift(encode(m, opencv_jpeg(masked, 75)), z0);
+  EXPECT_NEAR(r.surrogates[0].floor_jpeg75, floor, 1e-6);
+  // Noise on the transparent black moves the encoder much further than on the sticker alone.
+  EXPECT_LT(floor, relative_shift(encode(m, opencv_jpeg(everywhere, 75)), z0));
+}
+
 TEST(Verdict, RefusesNoiseAndAJpegAsVisibleAndPassesCloaksOwnChange) {
   // The command line's test does the same on another painting (cli_test.cpp).
   const auto x = painting(128);

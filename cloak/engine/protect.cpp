@@ -504,6 +504,7 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   result.steps = static_cast<int>(steps);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.objective = std::move(objective);
+  result.mask = input.mask;
   return result;
 }
 

@@ -35,6 +35,7 @@ struct ProtectOutput {
   double seconds = 0;
   // What the run optimised (cloak mode's decoy already encoded): the report measures against it.
   std::shared_ptr<const Objective> objective;
+  torch::Tensor mask;  // the input's: where the run could change the image (undefined: everywhere)
 };
 
 // Called after each step with the fraction done; returning false cancels (cloak::Error, Cancelled).

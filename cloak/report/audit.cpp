@@ -128,7 +128,7 @@ torch::Tensor apply_attack(const std::string& name, const torch::Tensor& image,
 
 AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
                   const torch::Tensor& original, const torch::Tensor& protected_, int bit_depth,
-                  Strength strength) {
+                  Strength strength, const torch::Tensor& mask) {
   AuditReport r;
   r.threshold = strength_budget(strength).min_shift_jpeg75;
   r.min_multiple = strength_budget(strength).min_floor_multiple;
@@ -138,7 +138,7 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
   r.protected_preview = downscaled(protected_, 512);
   r.visibility = butteraugli(original, protected_);
   r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
-  const NoiseCopy noise = noise_as_visible(original, r.visibility.norm3, bit_depth);
+  const NoiseCopy noise = noise_as_visible(original, r.visibility.norm3, bit_depth, mask);
   r.floor_norm3 = noise.norm3;
   for (const auto& attack : audit_attacks()) {
     AttackResult a;

@@ -71,10 +71,11 @@ struct AuditReport {
 };
 
 // Every attack applied to the original, the published copy and a noise copy of the original as
-// visible as the published one (at `bit_depth`), judged by `strength`'s verify thresholds.
+// visible as the published one (at `bit_depth`; noise only where `mask`, if given, is above 0, as
+// in measure_protection), judged by `strength`'s verify thresholds.
 AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
                   const torch::Tensor& original, const torch::Tensor& protected_, int bit_depth,
-                  Strength strength);
+                  Strength strength, const torch::Tensor& mask = {});
 
 nlohmann::json to_json(const AuditReport& r);
 // One self-contained HTML page: thumbnails of original, protected and every attacked copy, what

@@ -18,12 +18,12 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
                                 const torch::Tensor& original, const torch::Tensor& protected_,
                                 int bit_depth, const ProtectSettings& settings,
                                 const Objective& objective, const Visibility& v,
-                                ReportDetail detail) {
+                                const torch::Tensor& mask, ReportDetail detail) {
   torch::NoGradGuard no_grad;
   ProtectionReport r;
   r.linf_codes = linf_codes(original, protected_, bit_depth);
   // The noise copy is made as visible at full size, then goes where the protected copy goes.
-  const NoiseCopy noise = noise_as_visible(original, v.norm3, bit_depth);
+  const NoiseCopy noise = noise_as_visible(original, v.norm3, bit_depth, mask);
   r.floor_norm3 = noise.norm3;
   auto o = original, p = protected_, n = noise.image;
   if (coarse_to_fine(o.size(2), o.size(3), settings)) {
@@ -82,10 +82,10 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
-                                    const Objective& objective) {
+                                    const Objective& objective, const torch::Tensor& mask) {
   const auto visibility = butteraugli(original, protected_);
   auto r = measure_shifts(encoders, original, protected_, bit_depth, settings, objective,
-                          visibility, ReportDetail::Full);
+                          visibility, mask, ReportDetail::Full);
   torch::NoGradGuard no_grad;
   r.psnr = psnr(original, protected_);
   r.ssim = ssim(original, protected_);
@@ -99,7 +99,7 @@ ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     int bit_depth, const ProtectSettings& settings,
                                     ReportDetail detail) {
   auto r = measure_shifts(encoders, original, run.image, bit_depth, settings, *run.objective,
-                          run.visibility, detail);
+                          run.visibility, run.mask, detail);
   r.psnr = run.psnr;
   r.ssim = run.ssim;
   r.visibility = run.visibility;

@@ -19,11 +19,13 @@ constexpr int kMaxMeasurements = 12;
 
 }  // namespace
 
-NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth) {
+NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth,
+                           const torch::Tensor& mask) {
   torch::NoGradGuard no_grad;
   if (norm3 <= 0) return {original, 0};
   auto gen = at::detail::createCPUGenerator(kNoiseSeed);
-  const auto sign = at::randint(0, 2, original.sizes(), gen, torch::kFloat32) * 2 - 1;
+  auto sign = at::randint(0, 2, original.sizes(), gen, torch::kFloat32) * 2 - 1;
+  if (mask.defined()) sign = sign * mask.to(sign.device()).gt(0).to(torch::kFloat32);
   const auto dither = at::rand(original.sizes(), gen, torch::kFloat32);
   const double levels = bit_depth == 16 ? 65535.0 : 255.0;
   auto noisy = [&](double a) {

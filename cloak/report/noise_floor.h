@@ -17,7 +17,11 @@ struct NoiseCopy {
 // magnitude `a` code values at `bit_depth` (8 or 16) rounded down or up by a fixed dither, clamped
 // to [0,1], with `a` chosen so that its Butteraugli 3-norm against `original` is `norm3` within 3%
 // (the closest found when the rounding allows no closer). `original` itself for `norm3` 0.
-NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth);
+// `mask` (1,1,H,W, optional): the noise only where it is above 0, where the protection it is the
+// floor of could change the image (not under transparent pixels, not outside a selection): noise
+// there would move the encoders by what no viewer sees and the protection was never allowed.
+NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth,
+                           const torch::Tensor& mask = {});
 
 // How far above the floor: `shift` / `floor` (finite: a floor of zero counts as 1e-9).
 double floor_multiple(double shift, double floor);
