@@ -525,6 +525,13 @@ TEST(NoiseFloor, PutsNoiseOnlyWhereTheProtectionCouldChangeTheImage) {
   EXPECT_NEAR(r.surrogates[0].floor_jpeg75, floor, 1e-6);
   // Noise on the transparent black moves the encoder much further than on the sticker alone.
   EXPECT_LT(floor, relative_shift(encode(m, opencv_jpeg(everywhere, 75)), z0));
+  // A copy that changed the transparent pixels too is judged against noise there too: the noise
+  // copy itself is its own floor (1x, within the floor's 3% of visibility), not protection.
+  const auto objective = make_objective(encoders(), s);
+  const auto noisy = measure_protection(encoders(), x, everywhere, 8, s, *objective, mask);
+  EXPECT_NEAR(judge(noisy, s.strength).multiple, 1.0, 0.05);
+  EXPECT_FALSE(judge(noisy, s.strength).protected_);
+  EXPECT_TRUE(torch::equal(floor_mask(mask, x, out.image), mask)) << "Cloak stays in its mask";
 }
 
 TEST(Verdict, RefusesNoiseAndAJpegAsVisibleAndPassesCloaksOwnChange) {

@@ -138,7 +138,8 @@ AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& a
   r.protected_preview = downscaled(protected_, 512);
   r.visibility = butteraugli(original, protected_);
   r.jpeg_equivalent = jpeg_equivalent(original, r.visibility);
-  const NoiseCopy noise = noise_as_visible(original, r.visibility.norm3, bit_depth, mask);
+  const NoiseCopy noise = noise_as_visible(original, r.visibility.norm3, bit_depth,
+                                           floor_mask(mask, original, protected_));
   r.floor_norm3 = noise.norm3;
   for (const auto& attack : audit_attacks()) {
     AttackResult a;

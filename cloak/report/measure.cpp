@@ -23,7 +23,8 @@ ProtectionReport measure_shifts(const std::vector<LoadedModel>& encoders,
   ProtectionReport r;
   r.linf_codes = linf_codes(original, protected_, bit_depth);
   // The noise copy is made as visible at full size, then goes where the protected copy goes.
-  const NoiseCopy noise = noise_as_visible(original, v.norm3, bit_depth, mask);
+  const NoiseCopy noise =
+      noise_as_visible(original, v.norm3, bit_depth, floor_mask(mask, original, protected_));
   r.floor_norm3 = noise.norm3;
   auto o = original, p = protected_, n = noise.image;
   if (coarse_to_fine(o.size(2), o.size(3), settings)) {

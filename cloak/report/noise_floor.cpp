@@ -50,6 +50,13 @@ NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_
   return {noisy(best_a), best_n};
 }
 
+torch::Tensor floor_mask(const torch::Tensor& mask, const torch::Tensor& original,
+                         const torch::Tensor& copy) {
+  if (!mask.defined()) return mask;
+  const auto changed = (copy - original).abs().amax(1, true).gt(0).to(mask.device());
+  return mask.gt(0).logical_or(changed).to(torch::kFloat32);
+}
+
 double floor_multiple(double shift, double floor) {
   return shift / std::max(floor, 1e-9);
 }

@@ -23,6 +23,13 @@ struct NoiseCopy {
 NoiseCopy noise_as_visible(const torch::Tensor& original, double norm3, int bit_depth,
                            const torch::Tensor& mask = {});
 
+// Where the floor of `copy` (a protected copy of `original`, both (1,C,H,W)) puts its noise: where
+// `mask` allowed the protection, and wherever the copy changed the original all the same (a copy
+// that changed the colour under transparent pixels is judged against noise there too). Undefined
+// (everywhere) when `mask` is.
+torch::Tensor floor_mask(const torch::Tensor& mask, const torch::Tensor& original,
+                         const torch::Tensor& copy);
+
 // How far above the floor: `shift` / `floor` (finite: a floor of zero counts as 1e-9).
 double floor_multiple(double shift, double floor);
 
