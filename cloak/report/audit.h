@@ -71,8 +71,8 @@ struct AuditReport {
 };
 
 // Every attack applied to the original, the published copy and a noise copy of the original as
-// visible as the published one (at `bit_depth`; noise only where `mask`, if given, is above 0, as
-// in measure_protection), judged by `strength`'s verify thresholds.
+// visible as the published one (at `bit_depth`; its noise where floor_mask puts it, as in
+// measure_protection), judged by `strength`'s verify thresholds.
 AuditReport audit(const std::vector<LoadedModel>& encoders, const Autoencoder& ae,
                   const torch::Tensor& original, const torch::Tensor& protected_, int bit_depth,
                   Strength strength, const torch::Tensor& mask = {});

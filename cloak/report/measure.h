@@ -49,8 +49,9 @@ struct ProtectionReport {
 // `settings` gives poison's target. JPEG q75 and the 0.5x area resize are OpenCV's. Images
 // optimised coarse to fine are measured as a trainer sees them: both resized (area, 8-bit) to the
 // training scale first, the scale their protection was made for; quality is always measured at full
-// size. `mask` (1,1,H,W, optional): where the protection could change the image (an alpha mask),
-// which is where the noise floor's copy gets its noise (noise_floor.h).
+// size. `mask` (1,1,H,W, optional): where the protection could change the image (an alpha mask);
+// the noise floor's copy gets its noise there and wherever `protected_` changed the image all the
+// same (floor_mask in noise_floor.h).
 ProtectionReport measure_protection(const std::vector<LoadedModel>& encoders,
                                     const torch::Tensor& original, const torch::Tensor& protected_,
                                     int bit_depth, const ProtectSettings& settings,
