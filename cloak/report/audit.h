@@ -31,6 +31,7 @@ double reconstruction_inconsistency(const Autoencoder& ae, const torch::Tensor& 
 // IMPRESS-style purification (Cao et al., NeurIPS 2023): Adam steps on the pixels that make the
 // image consistent under encode -> decode while keeping it close to the published copy `x0`, in
 // 256 px tiles (the gradient through the autoencoder would not fit in memory on large images).
+// Each picture of a batch `x0` is purified by its own loss, as if alone.
 torch::Tensor impress_purify(const Autoencoder& ae, const torch::Tensor& x0, int steps = 30);
 
 struct Attack {
