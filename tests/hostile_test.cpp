@@ -322,11 +322,12 @@ TEST_F(Hostile, ThumbnailsNeverCarryAnUnprotectedCopy) {
 TEST_F(Hostile, IccProfileSurvivesTheOptOutTag) {
   Image img = make_test_image(64, 64, 3, false, 8);
   img.metadata.icc = make_icc_profile();
-  for (const char* name : {"p.png", "p.jpg", "p.tif", "p.webp"}) {
+  const std::vector<std::string> names = {"p.png", "p.jpg", "p.tif", "p.webp"};
+  for (const auto& name : names) write_image(img, path(name));
+  CliRun r = run("protect --preset fast p.png p.jpg p.tif p.webp");
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const auto& name : names) {
     SCOPED_TRACE(name);
-    write_image(img, path(name));
-    CliRun r = run(std::string("protect --preset fast ") + name);
-    ASSERT_EQ(r.code, 0) << r.output;
     const std::string out =
         fs::path(name).stem().string() + "-cloaked" + fs::path(name).extension().string();
     EXPECT_EQ(read_image(path(out)).metadata.icc, img.metadata.icc);
