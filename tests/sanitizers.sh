@@ -23,7 +23,7 @@ export GOMP_SPINCOUNT=1000
 "$build/tests/cloak_io_tests" --gtest_brief=1 >"$build/io_tests.log" 2>&1 &
 io=$!
 "$build/tests/cloak_cli_tests" --gtest_brief=1 \
-  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*:Cli.Shard*:Cli.TwoBatches*:Cli.OpenMp*:Cli.BatchStatus*:Cli.ALock*:Cli.Threads*:Cli.BatchResumes*:Cli.ResumeReplaces*:Cli.Settings*:Cli.Verify*:Cli.AManifest*:Cli.AFullDisk*:Cli.Targeted*' \
+  --gtest_filter='ModelStore*:ModelSearchPath*:Safetensors*:PthArchive*:Cli*:-Cli.Killed*:Cli.Shard*:Cli.TwoBatches*:Cli.OpenMp*:Cli.BatchStatus*:Cli.StatusCounts*:Cli.ALock*:Cli.Threads*:Cli.BatchResumes*:Cli.ResumeReplaces*:Cli.Settings*:Cli.Verify*:Cli.AManifest*:Cli.AFullDisk*:Cli.Targeted*' \
   >"$build/cli_tests.log" 2>&1 &
 cli=$!
 failed=0
