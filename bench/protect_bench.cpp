@@ -245,11 +245,12 @@ double shift_on(const LoadedModel& m, const torch::Tensor& y, const torch::Tenso
 // drawn from vector art), each protected at its own size with the defaults against one surrogate
 // and measured on the other (both directions). The native output's visibility against a JPEG q90
 // of the picture, then for each size a trainer or a site shrinks to (~1 MP, ~2 MP, 512 px on the
-// long side), the shift left on the held-out surrogate after that resize and JPEG q75: of the
-// native output, of the shrunk copy protected directly (at that size, every sweep native), and of
-// a noise copy as visible as the native output (made at native size, shrunk the same way).
-// `factor` divides every side and the training scale's side (1: the sizes above), for quick runs.
-void scale_table(double factor) {
+// long side) and at its own size, the shift left on the held-out surrogate after that resize and
+// JPEG q75: of the native output, of the shrunk copy protected directly (at that size, every sweep
+// native), and of a noise copy as visible as the native output (made at native size, shrunk the
+// same way). `factor` divides every side and the training scale's side (1: the sizes above), for
+// quick runs; `count` pictures of the three (0: all).
+void scale_table(double factor, std::size_t count) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
   const auto side = [&](double s) { return static_cast<int>(std::lround(s / factor / 8) * 8); };
   struct Large {
@@ -264,6 +265,7 @@ void scale_table(double factor) {
   for (auto& a : samples::digital_art(side(2112)))
     if (a.name == "vector-shapes")
       pictures.push_back({"vector-shapes (4.5 MP)", image_tensor(a.image)});
+  if (count > 0) pictures.resize(std::min(count, pictures.size()));
   ProtectSettings defaults;
   defaults.training_pixels /= factor * factor;
   std::printf(
@@ -281,7 +283,8 @@ void scale_table(double factor) {
     const std::vector<std::pair<int64_t, int64_t>> sizes = {
         area(defaults.training_pixels),
         area(2 * defaults.training_pixels),
-        {std::lround(H * 512 / factor / long_side), std::lround(W * 512 / factor / long_side)}};
+        {std::lround(H * 512 / factor / long_side), std::lround(W * 512 / factor / long_side)},
+        {H, W}};
     const Visibility jpeg = jpeg_visibility(x, 90);
     for (std::size_t a = 0; a < enc.size(); ++a) {
       const std::vector<LoadedModel> on = {enc[a]};
@@ -735,7 +738,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> sizes(argv + 2, argv + argc);
     speed(sizes.empty() ? std::vector<std::string>{"512", "1024"} : sizes);
   } else if (what == "scale") {
-    scale_table(argc > 2 ? std::atof(argv[2]) : 1.0);
+    scale_table(argc > 2 ? std::atof(argv[2]) : 1.0, argc > 3 ? std::atoi(argv[3]) : 0);
   } else if (what == "load") {
     load_table(argc > 2 ? std::atoi(argv[2]) : 2);
   } else if (what == "quality") {
@@ -758,7 +761,8 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(
         stderr,
-        "usage: cloak_bench speed [SIZE...] | scale [FACTOR] | load [HOGS] | quality [SIZE] | "
+        "usage: cloak_bench speed [SIZE...] | scale [FACTOR [COUNT]] | load [HOGS] | quality "
+        "[SIZE] | "
         "goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
         "verdicts [SIZE] | ablation [SIZE [seen]] | targeted [SIZE] | sheet [SIZE [OUT.png]] | "
         "audit [COUNT [SIZE]]\n");
