@@ -394,7 +394,7 @@ TEST(Engine, LargePicturesKeepAtTheTrainingScaleWhatTheirCopyProtectedThereGets)
   const auto jpeg = jpeg_visibility(x, 90);
   EXPECT_LE(full_size.visibility.max, jpeg.max);
   EXPECT_LE(full_size.visibility.norm3, jpeg.norm3);
-  const double kept = left(full_size.image) / direct;  // 0.84 on 2026-12-07
+  const double kept = left(full_size.image) / direct;  // 0.81 when written
   EXPECT_GT(kept, 0.7) << "kept " << kept;
 
   // --invisible-at training-size: judged on the shrunk copy, it keeps about all of it; the figures
@@ -408,7 +408,7 @@ TEST(Engine, LargePicturesKeepAtTheTrainingScaleWhatTheirCopyProtectedThereGets)
   const auto at_full_size = butteraugli(x, training.image);
   EXPECT_DOUBLE_EQ(training.visibility.norm3, at_full_size.norm3);
   EXPECT_DOUBLE_EQ(training.goal.norm3, jpeg.norm3);
-  const double kept_training = left(training.image) / direct;  // 1.36 on 2026-12-07
+  const double kept_training = left(training.image) / direct;  // 1.38 when written
   EXPECT_GT(kept_training, 0.9) << "kept " << kept_training;
   EXPECT_GT(kept_training, kept);
 }

@@ -31,11 +31,9 @@ constexpr double kSmallestView = 0.5;
 constexpr double kSmallestViewSide = 128;
 // Coarse to fine: images over kCoarseAbove times ProtectSettings::training_pixels are optimised at
 // that scale with the preset's sweeps, then refined at native size with kNativeSweeps sweeps whose
-// steps start at kRefineStep of the local budget (bench/RESULTS.md, speed). Since the fit to
-// visibility, one native sweep keeps what two did at every size a trainer shrinks to and at the
-// picture's own, 12% sooner on 7 MP (bench/RESULTS.md, large pictures).
+// steps start at kRefineStep of the local budget (bench/RESULTS.md, speed).
 constexpr double kCoarseAbove = 1.25;
-constexpr int kNativeSweeps = 1;
+constexpr int kNativeSweeps = 2;
 constexpr double kRefineStep = 0.15;
 // Progress counts work in units of one full-size window pixel's work in a step (EOT transform,
 // resize, their gradient). A step costs kStepWork, plus kEncoderPassWork per pixel of the view the
