@@ -761,9 +761,8 @@ int main(int argc, char** argv) {
   } else {
     std::fprintf(
         stderr,
-        "usage: cloak_bench speed [SIZE...] | scale [FACTOR [COUNT]] | load [HOGS] | quality "
-        "[SIZE] | "
-        "goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
+        "usage: cloak_bench speed [SIZE...] | scale [FACTOR [COUNT]] | load [HOGS] | "
+        "quality [SIZE] | goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
         "verdicts [SIZE] | ablation [SIZE [seen]] | targeted [SIZE] | sheet [SIZE [OUT.png]] | "
         "audit [COUNT [SIZE]]\n");
     return 2;
