@@ -106,6 +106,7 @@ MpiDefault=none
 ReturnToService=2
 KillWait=5
 MinJobAge=600
+SchedulerParameters=sched_interval=1,bf_interval=1
 NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={max(memory - 1024, 512)} State=UNKNOWN
 PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
@@ -181,7 +182,9 @@ PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
     def start_now(self, task, seconds=60):
         """Once `task` has requeued itself, starts it in two seconds: Slurm holds a requeued task
         back for two minutes (BeginTime). Not at once: a launch within the second its old
-        credential was revoked is refused ("Job credential revoked") and the task fails."""
+        credential was revoked is refused ("Job credential revoked") and the task fails. The
+        scheduler looks every second (sched_interval=1): with Slurm's default minute, a task
+        requeued after the others had ended waited past the minute, nothing else waking it."""
         deadline = time.monotonic() + seconds
         moved = 0.0  # when StartTime was last brought forward
         while time.monotonic() < deadline:
@@ -193,7 +196,7 @@ PartitionName=cloak Nodes={host} Default=YES MaxTime=INFINITE State=UP
                 self.run(["scontrol", "update", "JobId=" + task, "StartTime=now+2"], check=False)
                 moved = time.monotonic()
             time.sleep(0.2)
-        raise SlurmError(f"{task} did not start again in {seconds} s" + self.logs())
+        raise SlurmError(f"{task} did not start again in {seconds} s:\n" + info + self.logs())
 
     def wait_for(self, job, seconds=600):
         """Waits until every task of `job` has ended; returns {task: state}."""
