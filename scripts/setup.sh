@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config clang-format curl ca-certificates
   libtorch-dev libopencv-dev libpng-dev libjpeg-dev libcli11-dev libgtest-dev libbenchmark-dev
   nlohmann-json3-dev libexiv2-dev libzip-dev libssl-dev libwebp-dev libcpp-httplib-dev
-  libjxl-dev libjxl-devtools
+  libjxl-dev libjxl-devtools libgoogle-perftools-dev
   gimp libgimp2.0-dev
   krita python3-pyqt5 xvfb xauth
   slurmctld slurmd slurm-client munge python3-yaml

@@ -1,6 +1,9 @@
 // `cloak serve`'s API, through a real HTTP client against the server running in this process.
 #include <httplib.h>
 #include <malloc.h>
+#ifdef CLOAK_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#endif
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -243,7 +246,11 @@ TEST_F(Web, AFinishedJobCannotBeCancelled) {
 
 // The memory this process holds, without what the allocator keeps free for later.
 long resident_kib() {
+#ifdef CLOAK_TCMALLOC
+  MallocExtension_ReleaseFreeMemory();
+#else
   malloc_trim(0);
+#endif
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
