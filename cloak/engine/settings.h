@@ -68,9 +68,9 @@ inline constexpr PresetChoice kPresets[] = {
 
 // Where the strength's promise is judged on a picture larger than the training scale
 // (ProtectSettings::training_pixels, with a margin: protect.h, coarse_to_fine). Invisible at its
-// own size, the change keeps 0.7-0.9x of the shift that protecting its training-size copy gives,
-// once a trainer shrinks it; judged on the copy shrunk to that scale it keeps 0.93-1.02x, and on a
-// painting shows more at full size (bench/RESULTS.md, "Large pictures where trainers look").
+// own size, the change keeps 0.56-0.86x of the shift that protecting its training-size copy gives,
+// once a trainer shrinks it; judged on the copy shrunk to that scale it keeps 0.86-1.01x, and on a
+// painting shows more at full size (bench/RESULTS.md, "The scale table at full size").
 inline constexpr NamedChoice<InvisibleAt> kInvisibleAt[] = {
     {InvisibleAt::FullSize, "full-size", "at the picture's own size"},
     {InvisibleAt::TrainingSize, "training-size",
