@@ -2,6 +2,9 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
+#ifdef CLOAK_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#endif
 
 #include <chrono>
 #include <csignal>
@@ -60,6 +63,11 @@ fs::path open_in_browser(const std::string& url) {
 int run_serve(const Context& ctx, const ServeArgs& a) {
   if (a.output && !fs::is_directory(*a.output))
     throw Error(ErrorKind::Usage, a.output->string() + ": --output must be an existing folder");
+#ifdef CLOAK_TCMALLOC
+  // A server waits between jobs: tcmalloc gives freed memory back at once instead of keeping it
+  // for the next step (after a cancelled 4096 px job 0.24 GiB resident, not 4.3; bench/RESULTS.md).
+  MallocExtension_SetNumericProperty("tcmalloc.aggressive_memory_decommit", 1);
+#endif
   const auto encoders = load_encoders(surrogate_options(ctx));
   const Autoencoder ae = load_autoencoder(surrogate_options(ctx));
   web::JobQueue jobs(encoders, ae, ctx.threads > 0 ? ctx.threads : default_threads(), a.output);
