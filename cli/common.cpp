@@ -238,12 +238,15 @@ std::string summary_line(const fs::path& out, const FileResult& r,
   const Verdict v = judge(r.report, strength);
   s << "  = " << v.multiple
     << "x noise as visible: " << (v.protected_ ? "protected" : "NOT protected");
-  // Cloak and poison, in a full report: the share of the way to the target after JPEG q75.
+  // Cloak and poison, in a full report: the share of the way to the target after JPEG q75, beside
+  // the noise copy's. Not as a multiple: noise's share is often near 0 (or below), where any
+  // multiple would be huge however little Cloak's moved (bench/RESULTS.md, "Cloak and poison").
   if (!r.report.surrogates.empty() && r.report.surrogates[0].toward_jpeg75) {
     s << "  toward the target after JPEG q75";
+    s.precision(3);
     for (const auto& e : r.report.surrogates)
-      s << "  " << e.name.substr(0, e.name.find('_')) << " " << *e.toward_jpeg75 << " ("
-        << std::setprecision(1) << toward_multiple(e) << "x noise)" << std::setprecision(2);
+      s << "  " << e.name.substr(0, e.name.find('_')) << " " << *e.toward_jpeg75
+        << " of the way (noise as visible " << *e.floor_toward_jpeg75 << ")";
   }
   return s.str();
 }

@@ -191,6 +191,9 @@ TEST_F(Cli, TargetedModesReportHowFarTowardTheTargetBesideTheNoiseCopy) {
   CliRun r = run("protect art.png --mode poison --target anchor.png --preset fast --report r.json");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("toward the target after JPEG q75"), std::string::npos) << r.output;
+  // Beside the noise copy's share, not as a multiple of it (which a share near 0 inflates).
+  EXPECT_NE(r.output.find(" of the way (noise as visible "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("x noise)"), std::string::npos) << r.output;
   std::ifstream in(path("r.json"));
   const auto j = nlohmann::json::parse(in);
   ASSERT_EQ(j["surrogates"].size(), 2u);
