@@ -12,6 +12,7 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/budget.h"
 #include "cloak/engine/butteraugli.h"
+#include "cloak/engine/butteraugli_model.h"
 #include "cloak/engine/cancel.h"
 #include "cloak/engine/codecs.h"
 #include "cloak/engine/decoys.h"
@@ -44,6 +45,7 @@ constexpr double kRefineStep = 0.15;
 // at 512 px, 3072x2304 and 4096 px (bench/RESULTS.md, speed).
 constexpr double kStepWork = 250000;
 constexpr double kEncoderPassWork = 15;
+constexpr double kVisibilityPassWork = 12;  // per pixel of the square the visibility model judges
 constexpr double kImagePass = 0.22;
 constexpr double kBudgetPasses = 3;
 constexpr double kQualityCheckPasses = 6;
@@ -58,6 +60,17 @@ constexpr double kStepClip = 3;
 // it (0.27 -> 0.44 of the shift after JPEG q75 per unit of Butteraugli 3-norm, taef2 -> taesana;
 // bench/RESULTS.md, ablation).
 constexpr double kChromaWeight = 12;
+// Every kVisibilityEvery-th step also sees how visible the window's change is, by a libtorch port
+// of Butteraugli (engine/butteraugli_model.h), and where it shows more than the fit will allow (the
+// level below) adds that model's gradient, scaled to the encoders' (unit RMS, times
+// kVisibilityWeight and the share it is over): the change moves to where it does not show, so the
+// fit keeps more of it (bench/RESULTS.md, ablation). A window larger than kVisibilityTile a side is
+// judged on a random square of that side (a coarse pass's windows are large at full size). (Five
+// times the texture budget with the model kept twice the shift, within the JPEG's Butteraugli, but
+// by colour fringes and blotches Butteraugli misses and a person sees: not kept.)
+constexpr double kVisibilityWeight = 3;
+constexpr int kVisibilityEvery = 3;
+constexpr int64_t kVisibilityTile = 256;
 // Steps decay (cosine, per phase) from kFirstStep to kLastStep of the local budget.
 constexpr double kFirstStep = 0.3;
 constexpr double kLastStep = 0.05;
@@ -259,31 +272,37 @@ double smallest_view(double seen) {
   return std::min(1.0, std::max(kSmallestView, kSmallestViewSide / seen));
 }
 
-// A step's work: the encoder passes on its view (`view_pixels` as the encoders see it) and the
-// pixel work on its full-size window.
-double step_work(const Window& w, double view_pixels) {
-  return kStepWork + kEncoderPassWork * view_pixels + static_cast<double>(w.h * w.w);
+// A step's work: the encoder passes on its view (`view_pixels` as the encoders see it), the pixel
+// work on its full-size window, and the visibility model on the square it judges, if `judged`.
+double step_work(const Window& w, double view_pixels, double level_scale, double judged) {
+  const auto side = [&](int64_t n) {
+    return std::min<double>(kVisibilityTile, std::max<double>(8, std::round(n * level_scale)));
+  };
+  return kStepWork + kEncoderPassWork * view_pixels + static_cast<double>(w.h * w.w) +
+         judged * kVisibilityPassWork * side(w.h) * side(w.w);
 }
 
 // Its expectation: the view is the window at the phase's scale, in kScaledViewShare of the steps
 // smaller by a random scale s = smallest^u, u uniform, whose mean area is
 // (smallest^2 - 1) / (2 ln smallest).
-double expected_step_work(const Window& w, double phase_scale) {
+double expected_step_work(const Window& w, double phase_scale, double level_scale) {
   const double m = smallest_view(phase_scale * static_cast<double>(std::min(w.h, w.w)));
   const double scaled_area = m < 1 ? (m * m - 1) / (2 * std::log(m)) : 1.0;
   const double area = 1 - kScaledViewShare + kScaledViewShare * scaled_area;
-  return step_work(w, area * phase_scale * phase_scale * static_cast<double>(w.h * w.w));
+  return step_work(w, area * phase_scale * phase_scale * static_cast<double>(w.h * w.w),
+                   level_scale, 1.0 / kVisibilityEvery);
 }
 
 // Every sweep's windows, in the order they are optimised, planned in the meter.
 std::vector<std::vector<Window>> plan_sweeps(int64_t H, int64_t W, const std::vector<Phase>& phases,
-                                             int tile, std::mt19937_64& rng, WorkMeter& meter) {
+                                             int tile, double level_scale, std::mt19937_64& rng,
+                                             WorkMeter& meter) {
   std::vector<std::vector<Window>> sweeps;
   for (const Phase& p : phases) {
     const int64_t side = std::lround(tile / p.scale / 8) * 8;
     for (int s = 0; s < p.sweeps; ++s) {
       sweeps.push_back(sweep_windows(H, W, side, rng));
-      for (const Window& w : sweeps.back()) meter.plan(expected_step_work(w, p.scale));
+      for (const Window& w : sweeps.back()) meter.plan(expected_step_work(w, p.scale, level_scale));
       meter.plan(meter.image_passes(1));  // the sweep's projection
     }
   }
@@ -296,17 +315,69 @@ struct Problem {
   const Objective& objective;
   torch::Tensor x0, target;  // the image, and poison's target fitted to it (else undefined)
   int multiple, bit_depth;
+  // The visibility level each pixel's change may reach (the fit's, below), and the scale at which
+  // it is judged: 1, or the training scale's (InvisibleAt::TrainingSize).
+  torch::Tensor level;
+  double level_scale;
 };
+
+// Where the window's change shows more than the level allows, the gradient that takes it back,
+// by Butteraugli itself (engine/butteraugli_model.h) on the window as it is judged (at its own
+// size, or shrunk to the training scale), and how far over the level it is: the root mean square of
+// the excess over the mean level (0: nowhere over, and no gradient).
+std::pair<torch::Tensor, double> visibility_gradient(const Problem& pb, const Window& win,
+                                                     const torch::Tensor& x0w,
+                                                     const torch::Tensor& d, std::mt19937_64& rng) {
+  auto reference = x0w, changed = (x0w + d).clamp(0, 1);
+  torch::Tensor level;
+  if (pb.level_scale < 1) {
+    const double f = pb.level_scale;
+    auto shrink = [&](const torch::Tensor& t) {
+      return F::interpolate(
+          t, F::InterpolateFuncOptions()
+                 .size(std::vector<int64_t>{std::max<int64_t>(8, std::lround(win.h * f)),
+                                            std::max<int64_t>(8, std::lround(win.w * f))})
+                 .mode(torch::kArea));
+    };
+    reference = shrink(reference);
+    changed = shrink(changed);
+    const int64_t lh = pb.level.size(2), lw = pb.level.size(3);
+    const int64_t y0 = std::min<int64_t>(lh - 1, std::lround(win.y * f)),
+                  x0 = std::min<int64_t>(lw - 1, std::lround(win.x * f));
+    const int64_t y1 = std::clamp<int64_t>(std::lround((win.y + win.h) * f), y0 + 1, lh),
+                  x1 = std::clamp<int64_t>(std::lround((win.x + win.w) * f), x0 + 1, lw);
+    level = F::interpolate(pb.level.slice(2, y0, y1).slice(3, x0, x1),
+                           F::InterpolateFuncOptions()
+                               .size(std::vector<int64_t>{reference.size(2), reference.size(3)})
+                               .mode(torch::kBilinear)
+                               .align_corners(false));
+  } else {
+    level = crop(pb.level, win);
+  }
+  for (int dim : {2, 3}) {
+    const int64_t n = reference.size(dim), side = std::min(n, kVisibilityTile);
+    const int64_t at = std::uniform_int_distribution<int64_t>(0, n - side)(rng);
+    reference = reference.narrow(dim, at, side);
+    changed = changed.narrow(dim, at, side);
+    level = level.narrow(dim, at, side);
+  }
+  const auto excess = (butteraugli_model(reference, changed) - level[0][0]).clamp_min(0);
+  const double violation = (excess.square().mean().sqrt() / level.mean()).item<double>();
+  if (violation <= 0) return {torch::Tensor(), 0.0};
+  return {torch::autograd::grad({excess.square().sum()}, {d})[0], violation};
+}
 
 // One gradient step on `delta` inside window `win`, clipped to the local budget `eps_map`.
 // The encoders see the window through a random EOT transform; in a share of the steps also at a
 // random scale between kSmallestView and 1 (never below kSmallestViewSide pixels), as trainers and
 // previews downscale: this carries the perturbation into coarser structure, which transfers to
 // other encoders and survives resizing and blur; the other steps keep it strong at full size
-// (bench/RESULTS.md, ablation).
+// (bench/RESULTS.md, ablation). If `judge`, the step also takes back where the change shows more
+// than the level allows (visibility_gradient).
 // Returns the pixels of the view the encoders saw (before padding to their stride).
 double step_window(const Problem& pb, const Window& win, double phase_scale, double step,
-                   const torch::Tensor& eps_map, torch::Tensor& delta, std::mt19937_64& rng) {
+                   bool judge, const torch::Tensor& eps_map, torch::Tensor& delta,
+                   std::mt19937_64& rng) {
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const Transform t = sample_transform(rng);
   const double seen = phase_scale * static_cast<double>(std::min(win.h, win.w));
@@ -345,11 +416,16 @@ double step_window(const Problem& pb, const Window& win, double phase_scale, dou
     loss = loss + pb.objective.loss(forward(pb.encoders[e], xin), z_orig, z_target);
   }
   auto grad = torch::autograd::grad({loss}, {d})[0];
+  const auto [visible, violation] =
+      judge ? visibility_gradient(pb, win, x0w, d, rng) : std::pair<torch::Tensor, double>{};
   torch::NoGradGuard no_grad;
   grad = favour_chroma(grad, kChromaWeight);
   auto ew = crop(eps_map, win);
   auto dw = crop(delta, win);
-  const auto direction = grad / (grad.square().mean().sqrt() + 1e-12);
+  auto direction = grad / (grad.square().mean().sqrt() + 1e-12);
+  if (violation > 0)
+    direction += kVisibilityWeight * std::min(1.0, violation) * visible /
+                 (visible.square().mean().sqrt() + 1e-12);
   dw.sub_(step * ew * direction.clamp(-kStepClip, kStepClip));
   dw.copy_(torch::max(torch::min(dw, ew), -ew));
   return scale * scale * static_cast<double>(win.h * win.w);
@@ -450,7 +526,6 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
   stop_if_cancelled();
   torch::Tensor target;
   if (settings.mode == Mode::Poison) target = fit_target(settings.target.to(dev), H, W, x0.size(1));
-  const Problem problem{encoders, *objective, x0, target, max_downscale(encoders), input.bit_depth};
 
   std::mt19937_64 rng(settings.seed);
   auto gen = at::detail::createCPUGenerator(settings.seed);
@@ -466,7 +541,9 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
                                 (1 + kPlannedFitTries + full_size_measures) * kButteraugliPasses +
                                 kQualityCheckPasses));
   const std::vector<Phase> phases = plan_phases(H, W, settings);
-  const auto plan = plan_sweeps(H, W, phases, settings.tile, rng, meter);
+  const double level_scale =
+      at_training_size ? static_cast<double>(training_size(H, W, settings).first) / H : 1.0;
+  const auto plan = plan_sweeps(H, W, phases, settings.tile, level_scale, rng, meter);
   meter.done(meter.image_passes(kBudgetPasses));
   const auto x0_judged = judged(x0);
   Visibility goal = jpeg_visibility(x0_judged, budget.jpeg_quality, true);
@@ -474,6 +551,9 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       at_training_size ? texture_masking(x0_judged) : masking, goal.distmap, kInvisible);
   goal.distmap = torch::Tensor();
   meter.done(meter.image_passes(kButteraugliPasses));
+  const Problem problem{encoders,        *objective, x0,         target, max_downscale(encoders),
+                        input.bit_depth, level,      level_scale};
+
   std::size_t steps = 0, sweep = 0;
   for (const Phase& phase : phases)
     for (int s = 0; s < phase.sweeps; ++s, ++sweep) {
@@ -483,8 +563,11 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       const double step = kLastStep + (top - kLastStep) * 0.5 *
                                           (1 + std::cos(M_PI * s / std::max(1, phase.sweeps - 1)));
       for (const Window& win : plan[sweep]) {
-        const double view = step_window(problem, win, phase.scale, step, eps_map, delta, rng);
-        meter.done(step_work(win, view), expected_step_work(win, phase.scale));
+        const bool judge = steps % kVisibilityEvery == 0;
+        const double view =
+            step_window(problem, win, phase.scale, step, judge, eps_map, delta, rng);
+        meter.done(step_work(win, view, level_scale, judge ? 1 : 0),
+                   expected_step_work(win, phase.scale, level_scale));
         ++steps;
       }
       project_to_budget(delta, x0, eps_map);
