@@ -182,6 +182,14 @@ const std::array<Line, 16>& malta_lines(bool low) {
   return low ? lf : hf;
 }
 
+// How far the distorted value falls outside [small, big] times the reference's magnitude, on the
+// reference's side of zero (short of it: positive, past it: negative), signed as the reference.
+Tensor outside_band(const Tensor& i0, const Tensor& i1, double small, double big) {
+  const auto side = torch::where(i0 < 0, -torch::ones_like(i0), torch::ones_like(i0));
+  const auto along = side * i1;
+  return side * ((small * i0.abs() - along).clamp_min(0) - (along - big * i0.abs()).clamp_min(0));
+}
+
 // Malta's difference of one band (1,1,H,W): a scaled difference with half-open terms for change
 // toward zero or past the reference, summed along each line, squared, summed over the lines.
 Tensor malta(const Tensor& l0, const Tensor& l1, double w_0gt1, double w_0lt1, double norm1,
@@ -191,13 +199,7 @@ Tensor malta(const Tensor& l0, const Tensor& l1, double w_0gt1, double w_0lt1, d
   const double n0 = mulli * std::sqrt(0.5 * w_0gt1) / (kLen * 2 + 1) * norm1;
   const double n1 = mulli * std::sqrt(0.33 * w_0lt1) / (kLen * 2 + 1) * norm1;
   const auto absval = 0.5 * (l0.abs() + l1.abs());
-  const auto too_small = 0.55 * l0.abs(), too_big = 1.05 * l0.abs();
-  const auto zero = torch::zeros_like(l1);
-  const auto if_neg = torch::where(l1 > -too_small, -(l1 + too_small),
-                                   torch::where(l1 < -too_big, -l1 - too_big, zero));
-  const auto if_pos =
-      torch::where(l1 < too_small, too_small - l1, torch::where(l1 > too_big, too_big - l1, zero));
-  const auto d = (n0 * (l0 - l1) + n1 * torch::where(l0 < 0, if_neg, if_pos)) / (norm1 + absval);
+  const auto d = (n0 * (l0 - l1) + n1 * outside_band(l0, l1, 0.55, 1.05)) / (norm1 + absval);
   const int64_t h = d.size(2), w = d.size(3);
   const auto padded = F::pad(d, F::PadFuncOptions({4, 4, 4, 4}));
   Tensor total;
@@ -213,14 +215,7 @@ Tensor malta(const Tensor& l0, const Tensor& l1, double w_0gt1, double w_0lt1, d
 }
 
 Tensor l2_asymmetric(const Tensor& i0, const Tensor& i1, double w_0gt1, double w_0lt1) {
-  const auto too_small = 0.4 * i0.abs(), too_big = i0.abs();
-  const auto zero = torch::zeros_like(i1);
-  const auto if_neg = torch::where(i1 > -too_small, i1 + too_small,
-                                   torch::where(i1 < -too_big, -i1 - too_big, zero));
-  const auto if_pos =
-      torch::where(i1 < too_small, too_small - i1, torch::where(i1 > too_big, i1 - too_big, zero));
-  const auto v = torch::where(i0 < 0, if_neg, if_pos);
-  return 0.8 * w_0gt1 * (i0 - i1).square() + 0.8 * w_0lt1 * v.square();
+  return 0.8 * w_0gt1 * (i0 - i1).square() + 0.8 * w_0lt1 * outside_band(i0, i1, 0.4, 1).square();
 }
 
 // Of each pixel and its eight neighbours three pixels away, a weighted mean of the three smallest
