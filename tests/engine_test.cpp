@@ -13,6 +13,7 @@
 #include "cloak/engine/metrics.h"
 #include "cloak/engine/precision.h"
 #include "cloak/engine/protect.h"
+#include "cloak/engine/scielab.h"
 #include "cloak/io/image_io.h"
 #include "cloak/report/measure.h"
 #include "cloak/report/noise_floor.h"
@@ -224,6 +225,64 @@ TEST(ButteraugliModel, ItsGradientIsTheSlopeOfItsThreeNorm) {
     const double numeric = (f(y + h * v) - f(y - h * v)).item<double>() / (2 * h);
     const double analytic = (grad * v).sum().item<double>();
     EXPECT_NEAR(analytic, numeric, 1e-3 * std::abs(numeric)) << "direction " << i;
+  }
+}
+
+TEST(Scielab, UniformAreasDifferByTheirPlainCielabDifference) {
+  // Published CIELAB (D65) of sRGB's primaries: red (53.2408, 80.0925, 67.2032), blue (32.3026,
+  // 79.1967, -107.8637); white (100, 0, 0), black (0, 0, 0).
+  auto uniform = [](double r, double g, double b) {
+    return torch::tensor({r, g, b}).view({1, 3, 1, 1}).expand({1, 3, 24, 24}).contiguous();
+  };
+  const double red_white =
+      std::sqrt(std::pow(100 - 53.2408, 2) + std::pow(80.0925, 2) + std::pow(67.2032, 2));
+  const double blue_black =
+      std::sqrt(std::pow(32.3026, 2) + std::pow(79.1967, 2) + std::pow(107.8637, 2));
+  for (double ppd : {10.0, 60.0}) {
+    const auto a = scielab_difference(uniform(1, 1, 1), uniform(1, 0, 0), ppd);
+    const auto b = scielab_difference(uniform(0, 0, 0), uniform(0, 0, 1), ppd);
+    EXPECT_NEAR(a.min().item<double>(), red_white, 0.02 * red_white) << ppd;
+    EXPECT_NEAR(a.max().item<double>(), red_white, 0.02 * red_white) << ppd;
+    EXPECT_NEAR(b.mean().item<double>(), blue_black, 0.02 * blue_black) << ppd;
+  }
+}
+
+TEST(Scielab, FineColourPatternsShowLessThanLargeOnesAndLessFromAfar) {
+  // Alternating red-green columns about a gray: from afar the eye averages fine colour stripes to
+  // the gray, so they differ from it less than one wide stripe of the same colours does, and less
+  // the more pixels a degree holds.
+  const auto gray = torch::full({1, 3, 64, 64}, 0.5);
+  auto stripes = [&](int64_t width) {
+    auto x = gray.clone();
+    for (int64_t c = 0; c < 64; ++c) {
+      const double s = (c / width) % 2 ? 0.1 : -0.1;
+      x.select(3, c).select(1, 0).add_(s);
+      x.select(3, c).select(1, 1).sub_(s);
+    }
+    return x;
+  };
+  auto mean_difference = [&](int64_t width, double ppd) {
+    return scielab_difference(gray, stripes(width), ppd).mean().item<double>();
+  };
+  EXPECT_LT(mean_difference(1, 40), 0.25 * mean_difference(32, 40));
+  EXPECT_LT(mean_difference(2, 60), mean_difference(2, 20));
+  EXPECT_LT(mean_difference(2, 20), mean_difference(8, 20));
+}
+
+TEST(Scielab, ItsGradientIsTheSlopeOfItsMean) {
+  const auto x = painting(32).to(torch::kDouble);
+  torch::manual_seed(5);
+  const auto y = (x + 0.02 * torch::randn_like(x)).clamp(0.05, 0.95).detach();
+  auto f = [&](const torch::Tensor& t) { return scielab_difference(x, t, 30).mean(); };
+  auto yg = y.clone().requires_grad_(true);
+  const auto grad = torch::autograd::grad({f(yg)}, {yg})[0];
+  for (int i = 0; i < 3; ++i) {
+    const auto v = torch::randn_like(y);
+    const double h = 1e-6;
+    torch::NoGradGuard no_grad;
+    const double numeric = (f(y + h * v) - f(y - h * v)).item<double>() / (2 * h);
+    const double analytic = (grad * v).sum().item<double>();
+    EXPECT_NEAR(analytic, numeric, 1e-4 * std::abs(numeric)) << "direction " << i;
   }
 }
 

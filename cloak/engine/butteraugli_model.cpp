@@ -1,4 +1,5 @@
 #include "cloak/engine/butteraugli_model.h"
+#include "cloak/engine/vision.h"
 
 #include <torch/torch.h>
 
@@ -21,23 +22,6 @@ Tensor safe_sqrt(const Tensor& x) {
   return x.clamp_min(1e-18).sqrt();
 }
 
-// libjxl's Gaussian: taps exp(-i^2 / 2 sigma^2) for |i| <= 2.25 sigma.
-std::vector<float> gauss_taps(double sigma) {
-  const int r = std::max(1, static_cast<int>(2.25 * sigma));
-  std::vector<float> k;
-  for (int i = -r; i <= r; ++i)
-    k.push_back(static_cast<float>(std::exp(-i * i / (2 * sigma * sigma))));
-  return k;
-}
-
-Tensor conv_axis(const Tensor& x, const Tensor& taps, int axis) {
-  const int64_t c = x.size(1), n = taps.numel(), r = n / 2;
-  auto w = axis == 3 ? taps.view({1, 1, 1, n}) : taps.view({1, 1, n, 1});
-  return F::conv2d(x, w.expand({c, 1, w.size(2), w.size(3)}).contiguous(),
-                   F::Conv2dFuncOptions().groups(c).padding(
-                       axis == 3 ? std::vector<int64_t>{0, r} : std::vector<int64_t>{r, 0}));
-}
-
 // Separable blur of every channel of (1,C,H,W). Near the borders each pass is renormalised by the
 // taps that fall inside the image; sigma 1.2 (five taps) mirrors the border instead, as libjxl's
 // Separable5 does.
@@ -53,14 +37,7 @@ Tensor blur(const Tensor& x, double sigma) {
     auto h = conv_axis(x.index_select(3, mirror(x.size(3))), k, 3).narrow(3, 2, x.size(3));
     return conv_axis(h.index_select(2, mirror(x.size(2))), k, 2).narrow(2, 2, x.size(2));
   }
-  auto ones_w = torch::ones({1, 1, 1, x.size(3)}, x.options());
-  auto ones_h = torch::ones({1, 1, x.size(2), 1}, x.options());
-  auto h = conv_axis(x, taps, 3) / conv_axis(ones_w, taps, 3);
-  return conv_axis(h, taps, 2) / conv_axis(ones_h, taps, 2);
-}
-
-Tensor srgb_to_linear(const Tensor& v) {
-  return torch::where(v <= 0.04045, v / 12.92, ((v.clamp_min(0) + 0.055) / 1.055).pow(2.4));
+  return gauss_blur(x, sigma);
 }
 
 // Opsin dynamics: the linear image (x the intensity target) mixed into three cone-like
