@@ -14,8 +14,8 @@
 //                                 (seen: measured on the surrogate it was optimised on)
 //   cloak_bench targeted [SIZE]   cloak and poison modes, leave-one-out: how far toward the target
 //                                 after JPEG q75, against noise as visible
-//   cloak_bench sheet [SIZE [OUT.png]]    200% crops of the digital-art set: original, protected,
-//                                         where the change shows
+//   cloak_bench sheet [SIZE [OUT.png [SET]]]  200% crops of a set (art, or paintings): original,
+//                                         protected, a JPEG q90, where the change shows
 //   cloak_bench audit [N [SIZE]]  what survives each audit step, against the same baseline
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -34,6 +34,7 @@
 #include "cloak/engine/openmp_wait.h"
 #include "cloak/engine/precision.h"
 #include "cloak/engine/protect.h"
+#include "cloak/engine/scielab.h"
 #include "cloak/io/image_io.h"
 #include "cloak/pipeline/preview.h"
 #include "cloak/pipeline/protect_file.h"
@@ -549,21 +550,32 @@ void verdicts(int size) {
 // noise_floor.h), with the time each took. With `seen`, measured on the surrogate it was optimised
 // on instead: what the optimiser itself achieves, so that what the held-out surrogate loses to
 // transfer can be told from what the attack removes.
+// The 99th percentile of the S-CIELAB difference (engine/scielab.h) of `changed` from `x`, seen at
+// 60 pixels a degree.
+double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
+  torch::NoGradGuard no_grad;
+  return torch::quantile(scielab_difference(x, changed, 60).flatten(), 0.99).item<double>();
+}
+
 void ablation(int size, bool seen) {
   auto all = load({"taef2_encoder", "taesana_encoder"});
   const Autoencoder ae = load_autoencoder(surrogates());
   const std::vector<std::string> attacks = {"jpeg75", "resize50", "blur1"};
   auto pics = picture_set("paintings", size, 0, 3);
   for (auto& p : picture_set("art", size, 0, 3)) pics.push_back(p);
-  std::printf("| picture (%dx%d) | trained on | max / JPEG q90 | 3-norm / JPEG q90 | time (s) |",
-              size, size);
+  std::printf(
+      "| picture (%dx%d) | trained on | max / JPEG q90 | 3-norm / JPEG q90 | S-CIELAB p99 / JPEG "
+      "q90 | time (s) |",
+      size, size);
   for (const auto& a : attacks) std::printf(" %s | x noise |", a.c_str());
-  std::printf("\n|---|---|---|---|---|");
+  std::printf("\n|---|---|---|---|---|---|");
   for (std::size_t i = 0; i < attacks.size(); ++i) std::printf("---|---|");
   std::printf("\n");
   std::map<std::string, std::vector<double>> sums;
   for (const auto& pic : pics) {
-    const Visibility jpeg = jpeg_visibility(pic.x, strength_budget(Strength::Medium).jpeg_quality);
+    const int quality = strength_budget(Strength::Medium).jpeg_quality;
+    const Visibility jpeg = jpeg_visibility(pic.x, quality);
+    const double jpeg_colour = colour_p99(pic.x, opencv_jpeg(pic.x, quality));
     for (int held : {1, 0}) {
       const LoadedModel& train = all[static_cast<std::size_t>(1 - held)];
       const LoadedModel& test = all[static_cast<std::size_t>(seen ? 1 - held : held)];
@@ -572,17 +584,18 @@ void ablation(int size, bool seen) {
       const double secs = seconds_since(t);
       const Visibility v = butteraugli(pic.x, ours);
       const auto noise = noise_as_visible(pic.x, v.norm3, 8, pic.mask).image;
-      std::printf("| %s | %s | %.2f | %.2f | %.1f |", pic.name.c_str(), train.spec->name.c_str(),
-                  v.max / jpeg.max, v.norm3 / jpeg.norm3, secs);
+      const double colour = colour_p99(pic.x, ours) / jpeg_colour;
+      std::printf("| %s | %s | %.2f | %.2f | %.2f | %.1f |", pic.name.c_str(),
+                  train.spec->name.c_str(), v.max / jpeg.max, v.norm3 / jpeg.norm3, colour, secs);
       auto& r = sums[train.spec->name];
-      r.resize(3 + 2 * attacks.size());
-      r[0] += v.max / jpeg.max, r[1] += v.norm3 / jpeg.norm3, r[2] += secs;
+      r.resize(4 + 2 * attacks.size());
+      r[0] += v.max / jpeg.max, r[1] += v.norm3 / jpeg.norm3, r[2] += secs, r[3] += colour;
       for (std::size_t k = 0; k < attacks.size(); ++k) {
         const auto ao = apply_attack(attacks[k], pic.x, ae);
         const double s = shift_on(test, apply_attack(attacks[k], ours, ae), ao);
         const double m = s / shift_on(test, apply_attack(attacks[k], noise, ae), ao);
         std::printf(" %.3f | %.2fx |", s, m);
-        r[3 + 2 * k] += s, r[4 + 2 * k] += m;
+        r[4 + 2 * k] += s, r[5 + 2 * k] += m;
       }
       std::printf("\n");
       std::fflush(stdout);
@@ -590,9 +603,10 @@ void ablation(int size, bool seen) {
   }
   for (const auto& [train, r] : sums) {
     const double n = static_cast<double>(pics.size());
-    std::printf("| mean | %s | %.2f | %.2f | %.1f |", train.c_str(), r[0] / n, r[1] / n, r[2] / n);
+    std::printf("| mean | %s | %.2f | %.2f | %.2f | %.1f |", train.c_str(), r[0] / n, r[1] / n,
+                r[3] / n, r[2] / n);
     for (std::size_t k = 0; k < attacks.size(); ++k)
-      std::printf(" %.3f | %.2fx |", r[3 + 2 * k] / n, r[4 + 2 * k] / n);
+      std::printf(" %.3f | %.2fx |", r[4 + 2 * k] / n, r[5 + 2 * k] / n);
     std::printf("\n");
   }
 }
@@ -654,10 +668,11 @@ void targeted(int size) {
   }
 }
 
-// Issue 22's contact sheet: 200% crops of the digital-art set protected with the defaults, each
-// row the original, the protected copy and where the change shows (heat map), for the most
-// visible spot and for the flattest part of each picture.
-void sheet(int size, const std::string& out) {
+// Issue 22's contact sheet: 200% crops of a set (the digital art, or the paintings) protected with
+// the defaults, each row the original, the protected copy, a JPEG q90 of the original (the
+// promise) and where the change shows (heat map), for the most visible spot and for the flattest
+// part of each picture.
+void sheet(int size, const std::string& out, const std::string& set) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
   const int64_t c = 96;  // crop side, shown at 200%
   std::vector<torch::Tensor> rows;
@@ -668,11 +683,12 @@ void sheet(int size, const std::string& out) {
         r.contiguous(),
         F::InterpolateFuncOptions().size(std::vector<int64_t>{2 * c, 2 * c}).mode(torch::kNearest));
   };
-  for (const auto& pic : picture_set("art", size, 0, 0)) {
+  for (const auto& pic : picture_set(set, size, 0, 0)) {
     const auto& x = pic.x;
     auto out_image = protect(enc, {x, pic.mask, 8}, ProtectSettings{}).image;
     const auto v = butteraugli(x, out_image, true);
     const auto heat = visibility_heatmap(out_image, v.distmap);
+    const auto jpeg = opencv_jpeg(x, strength_budget(Strength::Medium).jpeg_quality);
     // The most visible spot, and the crop with the least luma variance.
     const auto at = v.distmap.argmax().item<int64_t>();
     auto clampc = [&](int64_t p, int64_t n) { return std::clamp<int64_t>(p - c / 2, 0, n - c); };
@@ -686,11 +702,13 @@ void sheet(int size, const std::string& out) {
       }
     for (auto [y, xx] : {std::pair<int64_t, int64_t>{wy, wx}, {fy, fx}}) {
       auto gap = torch::ones({1, 3, 2 * c, 8});
-      rows.push_back(
-          torch::cat({crop(x, y, xx), gap, crop(out_image, y, xx), gap, crop(heat, y, xx)}, 3));
+      rows.push_back(torch::cat({crop(x, y, xx), gap, crop(out_image, y, xx), gap,
+                                 crop(jpeg, y, xx), gap, crop(heat, y, xx)},
+                                3));
       rows.push_back(torch::ones({1, 3, 8, rows.back().size(3)}));
     }
-    std::printf("| %s | max %.2f, 3-norm %.2f |\n", pic.name.c_str(), v.max, v.norm3);
+    std::printf("| %s | max %.2f, 3-norm %.2f | S-CIELAB p99 %.2f (JPEG q90 %.2f) |\n",
+                pic.name.c_str(), v.max, v.norm3, colour_p99(x, out_image), colour_p99(x, jpeg));
     std::fflush(stdout);
   }
   write_image(picture(torch::cat(rows, 2)), out, {95, true, std::nullopt});
@@ -763,16 +781,17 @@ int main(int argc, char** argv) {
   } else if (what == "targeted") {
     targeted(argc > 2 ? std::atoi(argv[2]) : 256);
   } else if (what == "sheet") {
-    sheet(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? argv[3] : "contact-sheet.png");
+    sheet(argc > 2 ? std::atoi(argv[2]) : 512, argc > 3 ? argv[3] : "contact-sheet.png",
+          argc > 4 ? argv[4] : "art");
   } else if (what == "audit") {
     audit_table(argc > 2 ? std::atoi(argv[2]) : 4, argc > 3 ? std::atoi(argv[3]) : 512);
   } else {
-    std::fprintf(
-        stderr,
-        "usage: cloak_bench speed [SIZE...] | scale [FACTOR [COUNT]] | load [HOGS] | "
-        "quality [SIZE] | goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
-        "verdicts [SIZE] | ablation [SIZE [seen]] | targeted [SIZE] | sheet [SIZE [OUT.png]] | "
-        "audit [COUNT [SIZE]]\n");
+    std::fprintf(stderr,
+                 "usage: cloak_bench speed [SIZE...] | scale [FACTOR [COUNT]] | load [HOGS] | "
+                 "quality [SIZE] | goal {paintings,art} [SIZE [FIRST [COUNT [purify]]]] | "
+                 "verdicts [SIZE] | ablation [SIZE [seen]] | targeted [SIZE] | sheet [SIZE "
+                 "[OUT.png [SET]]] | "
+                 "audit [COUNT [SIZE]]\n");
     return 2;
   }
 }
