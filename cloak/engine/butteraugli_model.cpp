@@ -271,9 +271,6 @@ Tensor diffmap_at(const Tensor& linear0, const Tensor& linear1) {
 }  // namespace
 
 torch::Tensor butteraugli_model(const torch::Tensor& reference, const torch::Tensor& distorted) {
-  auto rgb = [](const Tensor& t) {
-    return t.size(1) == 1 ? t.expand({t.size(0), 3, t.size(2), t.size(3)}) : t;
-  };
   const int64_t h = distorted.size(2), w = distorted.size(3);
   if (h < 8 || w < 8) return torch::zeros({h, w}, distorted.options());
   // float32, or float64 when given (to check the gradient).
@@ -281,9 +278,9 @@ torch::Tensor butteraugli_model(const torch::Tensor& reference, const torch::Ten
   Tensor linear0;
   {
     torch::NoGradGuard no_grad;
-    linear0 = srgb_to_linear(rgb(reference).to(dtype));
+    linear0 = srgb_to_linear(as_rgb(reference).to(dtype));
   }
-  const auto linear1 = srgb_to_linear(rgb(distorted).to(dtype));
+  const auto linear1 = srgb_to_linear(as_rgb(distorted).to(dtype));
   auto map = diffmap_at(linear0, linear1);
   if ((h + 1) / 2 >= 8 && (w + 1) / 2 >= 8) {
     auto half = [](const Tensor& t) {

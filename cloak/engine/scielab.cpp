@@ -94,9 +94,6 @@ Tensor filtered_lab(const Tensor& srgb, const Tensor& to_opponent, const Tensor&
 
 torch::Tensor scielab_difference(const torch::Tensor& reference, const torch::Tensor& distorted,
                                  double pixels_per_degree) {
-  auto rgb = [](const Tensor& t) {
-    return t.size(1) == 1 ? t.expand({t.size(0), 3, t.size(2), t.size(3)}) : t;
-  };
   const auto dtype = distorted.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat32;
   const auto opt = distorted.options().dtype(dtype);
   const auto xyz = matrix(kRgbToXyz, opt);
@@ -106,11 +103,11 @@ torch::Tensor scielab_difference(const torch::Tensor& reference, const torch::Te
   Tensor lab0;
   {
     torch::NoGradGuard no_grad;
-    lab0 = filtered_lab(rgb(reference).to(dtype), to_opponent, from_opponent, white,
+    lab0 = filtered_lab(as_rgb(reference).to(dtype), to_opponent, from_opponent, white,
                         pixels_per_degree);
   }
-  const auto lab1 =
-      filtered_lab(rgb(distorted).to(dtype), to_opponent, from_opponent, white, pixels_per_degree);
+  const auto lab1 = filtered_lab(as_rgb(distorted).to(dtype), to_opponent, from_opponent, white,
+                                 pixels_per_degree);
   return (lab1 - lab0).square().sum(1).clamp_min(1e-18).sqrt()[0];
 }
 

@@ -9,6 +9,10 @@ namespace cloak {
 
 namespace F = torch::nn::functional;
 
+torch::Tensor as_rgb(const torch::Tensor& x) {
+  return x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}) : x;
+}
+
 torch::Tensor srgb_to_linear(const torch::Tensor& v) {
   return torch::where(v <= 0.04045, v / 12.92, ((v.clamp_min(0) + 0.055) / 1.055).pow(2.4));
 }

@@ -7,6 +7,9 @@
 
 namespace cloak {
 
+// (1,C,H,W) as RGB: gray (C = 1) expanded to three equal channels, RGB as it is.
+torch::Tensor as_rgb(const torch::Tensor& x);
+
 // sRGB values to linear light (IEC 61966-2-1), elementwise.
 torch::Tensor srgb_to_linear(const torch::Tensor& v);
 
