@@ -507,7 +507,9 @@ TEST(Engine, LargePicturesKeepAtTheTrainingScaleWhatTheirCopyProtectedThereGets)
   const auto jpeg = jpeg_visibility(x, 90);
   EXPECT_LE(full_size.visibility.max, jpeg.max);
   EXPECT_LE(full_size.visibility.norm3, jpeg.norm3);
-  const double kept = left(full_size.image) / direct;  // 0.81 when written
+  // 0.81 when written; 0.78 since a picture protected at its own size (the direct one) favours
+  // colour 4:1 rather than 12:1 and moves further (0.161 from 0.120).
+  const double kept = left(full_size.image) / direct;
   EXPECT_GT(kept, 0.7) << "kept " << kept;
 
   // --invisible-at training-size: judged on the shrunk copy, it keeps about all of it; the figures

@@ -58,8 +58,14 @@ constexpr double kStepClip = 3;
 // Steps favour chroma over luma kChromaWeight to 1 (budget.h, favour_chroma): the same shift costs
 // less visibility in colour than in lightness, and the final fit to Butteraugli then keeps more of
 // it (0.27 -> 0.44 of the shift after JPEG q75 per unit of Butteraugli 3-norm, taef2 -> taesana;
-// bench/RESULTS.md, ablation).
-constexpr double kChromaWeight = 12;
+// bench/RESULTS.md, ablation). With Butteraugli's own gradient in the loop 4 to 1 keeps more than
+// 12 to 1 did, with less colour change (S-CIELAB) that Butteraugli weighs lightly and a person
+// sees (bench/RESULTS.md, "Colour"). A picture optimised coarse to fine favours chroma
+// kCoarseChromaWeight to 1: the change made at the training scale is judged at full size, where
+// lightness that the enlarging made smooth shows and the fit takes it back, colour much less (at
+// 4 to 1 the training-scale shift left fell by 40%).
+constexpr double kChromaWeight = 4;
+constexpr double kCoarseChromaWeight = 12;
 // Every kVisibilityEvery-th step also sees how visible the window's change is, by a libtorch port
 // of Butteraugli (engine/butteraugli_model.h), and where it shows more than the fit will allow (the
 // level below) adds that model's gradient, scaled to the encoders' (unit RMS, times
@@ -319,6 +325,7 @@ struct Problem {
   // it is judged: 1, or the training scale's (InvisibleAt::TrainingSize).
   torch::Tensor level;
   double level_scale;
+  double chroma_weight;  // kChromaWeight, or kCoarseChromaWeight
 };
 
 // Where the window's change shows more than the level allows, the gradient that takes it back,
@@ -419,7 +426,7 @@ double step_window(const Problem& pb, const Window& win, double phase_scale, dou
   const auto [visible, violation] =
       judge ? visibility_gradient(pb, win, x0w, d, rng) : std::pair<torch::Tensor, double>{};
   torch::NoGradGuard no_grad;
-  grad = favour_chroma(grad, kChromaWeight);
+  grad = favour_chroma(grad, pb.chroma_weight);
   auto ew = crop(eps_map, win);
   auto dw = crop(delta, win);
   auto direction = grad / (grad.square().mean().sqrt() + 1e-12);
@@ -551,8 +558,15 @@ ProtectOutput protect(const std::vector<LoadedModel>& encoders, const ProtectInp
       at_training_size ? texture_masking(x0_judged) : masking, goal.distmap, kInvisible);
   goal.distmap = torch::Tensor();
   meter.done(meter.image_passes(kButteraugliPasses));
-  const Problem problem{encoders,        *objective, x0,         target, max_downscale(encoders),
-                        input.bit_depth, level,      level_scale};
+  const Problem problem{encoders,
+                        *objective,
+                        x0,
+                        target,
+                        max_downscale(encoders),
+                        input.bit_depth,
+                        level,
+                        level_scale,
+                        coarse_to_fine(H, W, settings) ? kCoarseChromaWeight : kChromaWeight};
 
   std::size_t steps = 0, sweep = 0;
   for (const Phase& phase : phases)
