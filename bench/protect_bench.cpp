@@ -544,12 +544,6 @@ void verdicts(int size) {
               passed[1], passed[2]);
 }
 
-// Issues 22 and 33's ablation: the default protect, optimised on one surrogate and measured on the
-// other, on three paintings and three digital-art pictures: visibility against a JPEG q90, the
-// shift left after each attack and its multiple of what noise as visible keeps (the floor,
-// noise_floor.h), with the time each took. With `seen`, measured on the surrogate it was optimised
-// on instead: what the optimiser itself achieves, so that what the held-out surrogate loses to
-// transfer can be told from what the attack removes.
 // The 99th percentile of the S-CIELAB difference (engine/scielab.h) of `changed` from `x`, seen at
 // 60 pixels a degree.
 double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
@@ -557,6 +551,13 @@ double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
   return torch::quantile(scielab_difference(x, changed, 60).flatten(), 0.99).item<double>();
 }
 
+// Issues 22 and 33's ablation: the default protect, optimised on one surrogate and measured on the
+// other, on three paintings and three digital-art pictures: visibility against a JPEG q90
+// (Butteraugli, and the colour change by S-CIELAB), the shift left after each attack and its
+// multiple of what noise as visible keeps (the floor, noise_floor.h), with the time each took. With
+// `seen`, measured on the surrogate it was optimised on instead: what the optimiser itself
+// achieves, so that what the held-out surrogate loses to transfer can be told from what the attack
+// removes.
 void ablation(int size, bool seen) {
   auto all = load({"taef2_encoder", "taesana_encoder"});
   const Autoencoder ae = load_autoencoder(surrogates());

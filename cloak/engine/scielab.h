@@ -1,9 +1,10 @@
 // Spatial CIELAB (S-CIELAB; X. Zhang and B. A. Wandell, "A spatial extension of CIELAB for digital
 // color image reproduction", 1996): the CIELAB colour difference of two images after each is
 // blurred as the eye blurs it at a viewing distance, luminance little and the two colour-opponent
-// channels much more. Where Butteraugli (engine/butteraugli_model.h) weighs blue and large areas
-// of colour lightly, S-CIELAB sees a blotch of colour in a flat field, or a colour fringe along a
-// line, as the difference between the two colours it leaves.
+// channels much more. Where Butteraugli (engine/butteraugli_model.h) weighs colour lightly,
+// S-CIELAB sees a blotch or tint of colour over an area as the difference between the two colours;
+// a fringe one pixel wide, or fine grain, it blurs away as the eye does from afar.
+// (bench/RESULTS.md, "Colour", measures the change with it.)
 #pragma once
 
 #include <torch/types.h>
