@@ -2,6 +2,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "cloak/core/error.h"
@@ -209,23 +210,33 @@ TEST(ButteraugliModel, MatchesLibjxlOnFlatGradientEdgeAndTexture) {
   }
 }
 
-TEST(ButteraugliModel, ItsGradientIsTheSlopeOfItsThreeNorm) {
-  // Finite differences of the 3-norm along random directions against the gradient autograd gives,
-  // in float64.
+// Finite differences of `f(reference, distorted)`, a scalar, along three random directions
+// against the gradient autograd gives, in float64, at a painting with a little noise (`seed`):
+// within `tolerance` of the difference.
+void expect_gradient_is_the_slope(
+    const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& f, int seed,
+    double tolerance) {
   const auto x = painting(32).to(torch::kDouble);
-  torch::manual_seed(4);
+  torch::manual_seed(seed);
   const auto y = (x + 0.02 * torch::randn_like(x)).clamp(0.05, 0.95).detach();
-  auto f = [&](const torch::Tensor& t) { return butteraugli_norm3(butteraugli_model(x, t)); };
   auto yg = y.clone().requires_grad_(true);
-  const auto grad = torch::autograd::grad({f(yg)}, {yg})[0];
+  const auto grad = torch::autograd::grad({f(x, yg)}, {yg})[0];
   for (int i = 0; i < 3; ++i) {
     const auto v = torch::randn_like(y);
     const double h = 1e-6;
     torch::NoGradGuard no_grad;
-    const double numeric = (f(y + h * v) - f(y - h * v)).item<double>() / (2 * h);
+    const double numeric = (f(x, y + h * v) - f(x, y - h * v)).item<double>() / (2 * h);
     const double analytic = (grad * v).sum().item<double>();
-    EXPECT_NEAR(analytic, numeric, 1e-3 * std::abs(numeric)) << "direction " << i;
+    EXPECT_NEAR(analytic, numeric, tolerance * std::abs(numeric)) << "direction " << i;
   }
+}
+
+TEST(ButteraugliModel, ItsGradientIsTheSlopeOfItsThreeNorm) {
+  expect_gradient_is_the_slope(
+      [](const torch::Tensor& x, const torch::Tensor& t) {
+        return butteraugli_norm3(butteraugli_model(x, t));
+      },
+      4, 1e-3);
 }
 
 TEST(Scielab, UniformAreasDifferByTheirPlainCielabDifference) {
@@ -270,20 +281,11 @@ TEST(Scielab, FineColourPatternsShowLessThanLargeOnesAndLessFromAfar) {
 }
 
 TEST(Scielab, ItsGradientIsTheSlopeOfItsMean) {
-  const auto x = painting(32).to(torch::kDouble);
-  torch::manual_seed(5);
-  const auto y = (x + 0.02 * torch::randn_like(x)).clamp(0.05, 0.95).detach();
-  auto f = [&](const torch::Tensor& t) { return scielab_difference(x, t, 30).mean(); };
-  auto yg = y.clone().requires_grad_(true);
-  const auto grad = torch::autograd::grad({f(yg)}, {yg})[0];
-  for (int i = 0; i < 3; ++i) {
-    const auto v = torch::randn_like(y);
-    const double h = 1e-6;
-    torch::NoGradGuard no_grad;
-    const double numeric = (f(y + h * v) - f(y - h * v)).item<double>() / (2 * h);
-    const double analytic = (grad * v).sum().item<double>();
-    EXPECT_NEAR(analytic, numeric, 1e-4 * std::abs(numeric)) << "direction " << i;
-  }
+  expect_gradient_is_the_slope(
+      [](const torch::Tensor& x, const torch::Tensor& t) {
+        return scielab_difference(x, t, 30).mean();
+      },
+      5, 1e-4);
 }
 
 TEST(Visibility, JpegEquivalentIsTheQualityThatChangesAsMuch) {
