@@ -9,6 +9,7 @@
 #include "cloak/core/error.h"
 #include "cloak/engine/cancel.h"
 #include "cloak/engine/codecs.h"
+#include "cloak/engine/vision.h"
 
 namespace cloak {
 
@@ -21,8 +22,7 @@ constexpr int64_t kCancellablePixels = 1 << 20;
 
 // Interleaved RGB 16-bit code values, as libjxl reads them (sRGB).
 torch::Tensor interleaved_u16(const torch::Tensor& image) {
-  auto rgb = image.size(1) == 1 ? image.expand({1, 3, image.size(2), image.size(3)}) : image;
-  return (rgb[0].permute({1, 2, 0}).to(torch::kFloat32).clamp(0, 1) * 65535)
+  return (as_rgb(image)[0].permute({1, 2, 0}).to(torch::kFloat32).clamp(0, 1) * 65535)
       .round()
       .to(torch::kInt32)
       .to(torch::kInt16)  // two's complement of codes above 32767: the same 16 bits

@@ -19,6 +19,7 @@
 #include "cloak/engine/eot.h"
 #include "cloak/engine/metrics.h"
 #include "cloak/engine/precision.h"
+#include "cloak/engine/vision.h"
 
 namespace cloak {
 
@@ -124,7 +125,7 @@ int max_downscale(const std::vector<LoadedModel>& encoders) {
 namespace {
 
 torch::Tensor to_encoder_input(const torch::Tensor& x, int multiple) {
-  auto rgb = x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}) : x;
+  auto rgb = as_rgb(x);
   const auto ph = (multiple - x.size(2) % multiple) % multiple;
   const auto pw = (multiple - x.size(3) % multiple) % multiple;
   if (ph || pw) rgb = F::pad(rgb, F::PadFuncOptions({0, pw, 0, ph}).mode(torch::kReplicate));

@@ -1,4 +1,5 @@
-// What the models of vision (engine/butteraugli_model.h, engine/scielab.h) share.
+// What the models of vision (engine/butteraugli_model.h, engine/scielab.h) share, and the
+// engine's other readers of images use.
 #pragma once
 
 #include <torch/types.h>
