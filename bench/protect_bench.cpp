@@ -243,11 +243,18 @@ double shift_on(const LoadedModel& m, const torch::Tensor& y, const torch::Tenso
   return relative_shift(encode(m, y), encode(m, x));
 }
 
+// The 99th percentile of the S-CIELAB difference (engine/scielab.h) of `changed` from `x`, seen at
+// 60 pixels a degree.
+double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
+  torch::NoGradGuard no_grad;
+  return torch::quantile(scielab_difference(x, changed, 60).flatten(), 0.99).item<double>();
+}
+
 // Issue 35's scale table: three large pictures (a 7 MP painting, a 3 MP painting, a 4.5 MP picture
 // drawn from vector art), each protected at its own size with the defaults against one surrogate
-// and measured on the other (both directions). The native output's visibility against a JPEG q90
-// of the picture, then for each size a trainer or a site shrinks to (~1 MP, ~2 MP, 512 px on the
-// long side) and at its own size, the shift left on the held-out surrogate after that resize and
+// and measured on the other (both directions). The native output's visibility (Butteraugli, and
+// the colour change by S-CIELAB) against a JPEG q90 of the picture, then for each size a trainer
+// or a site shrinks to (~1 MP, ~2 MP, 512 px on the long side) and at its own size, the shift left on the held-out surrogate after that resize and
 // JPEG q75: of the native output, of the shrunk copy protected directly (at that size, every sweep
 // native), and of a noise copy as visible as the native output (made at native size, shrunk the
 // same way). `factor` divides every side and the training scale's side (1: the sizes above), for
@@ -271,8 +278,9 @@ void scale_table(double factor, std::size_t count) {
   ProtectSettings defaults;
   defaults.training_pixels /= factor * factor;
   std::printf(
-      "| picture (factor %.2f) | optimised on | native size: time (s), Butteraugli max / 3-norm x "
-      "JPEG q90 | shrunk to | shift left, JPEG q75, held out: native / directly / noise | kept "
+      "| picture (factor %.2f) | optimised on | native size: time (s), Butteraugli max / 3-norm, "
+      "S-CIELAB p99 x JPEG q90 | shrunk to | shift left, JPEG q75, held out: native / directly / "
+      "noise | kept "
       "(native / directly) | native / noise |\n|---|---|---|---|---|---|---|\n",
       factor);
   for (const auto& [name, x] : pictures) {
@@ -288,6 +296,7 @@ void scale_table(double factor, std::size_t count) {
         {std::lround(H * 512 / factor / long_side), std::lround(W * 512 / factor / long_side)},
         {H, W}};
     const Visibility jpeg = jpeg_visibility(x, 90);
+    const double jpeg_colour = colour_p99(x, opencv_jpeg(x, 90));
     for (std::size_t a = 0; a < enc.size(); ++a) {
       const std::vector<LoadedModel> on = {enc[a]};
       const LoadedModel& held = enc[1 - a];
@@ -310,6 +319,7 @@ void scale_table(double factor, std::size_t count) {
         const auto native = protect(on, {x, {}, 8}, s);
         const double took = seconds_since(t);
         const Visibility v = butteraugli(x, native.image);
+        const double colour = colour_p99(x, native.image) / jpeg_colour;
         const auto noise = noise_as_visible(x, v.norm3, 8).image;
         for (std::size_t k = 0; k < sizes.size(); ++k) {
           const auto [h, w] = sizes[k];
@@ -319,10 +329,12 @@ void scale_table(double factor, std::size_t count) {
           const double n = left(opencv_resize_to(native.image, h, w)), d = direct_left[k],
                        f = left(opencv_resize_to(noise, h, w));
           std::printf(
-              "| %s %s | %s | %.0f, %.2f / %.2f | %ldx%ld | %.3f / %.3f / %.3f | %.2fx | %.2fx |\n",
+              "| %s %s | %s | %.0f, %.2f / %.2f, %.2f | %ldx%ld | %.3f / %.3f / %.3f | %.2fx | "
+              "%.2fx "
+              "|\n",
               name.c_str(), at.name, enc[a].spec->name.c_str(), took, v.max / jpeg.max,
-              v.norm3 / jpeg.norm3, static_cast<long>(w), static_cast<long>(h), n, d, f, n / d,
-              n / f);
+              v.norm3 / jpeg.norm3, colour, static_cast<long>(w), static_cast<long>(h), n, d, f,
+              n / d, n / f);
           std::fflush(stdout);
         }
       }
@@ -542,13 +554,6 @@ void verdicts(int size) {
     }
   std::printf("\nverify says protected: Cloak %d of %d, noise %d, JPEG q90 %d\n", passed[0], rows,
               passed[1], passed[2]);
-}
-
-// The 99th percentile of the S-CIELAB difference (engine/scielab.h) of `changed` from `x`, seen at
-// 60 pixels a degree.
-double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
-  torch::NoGradGuard no_grad;
-  return torch::quantile(scielab_difference(x, changed, 60).flatten(), 0.99).item<double>();
 }
 
 // Issues 22 and 33's ablation: the default protect, optimised on one surrogate and measured on the
