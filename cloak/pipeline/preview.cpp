@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cloak/engine/vision.h"
 #include "cloak/pipeline/protect_file.h"
 
 namespace cloak {
@@ -12,8 +13,7 @@ namespace cloak {
 namespace F = torch::nn::functional;
 
 torch::Tensor preview_tensor(const Image& image, int size) {
-  auto x = image_tensor(image);
-  if (x.size(1) == 1) x = x.expand({1, 3, x.size(2), x.size(3)});
+  auto x = as_rgb(image_tensor(image));
   const double scale = std::min(1.0, static_cast<double>(size) / std::max(x.size(2), x.size(3)));
   if (scale < 1)
     x = F::interpolate(

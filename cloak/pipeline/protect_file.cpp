@@ -7,6 +7,7 @@
 
 #include "cloak/core/error.h"
 #include "cloak/engine/cancel.h"
+#include "cloak/engine/vision.h"
 #include "cloak/io/file_io.h"
 #include "cloak/io/metadata.h"
 
@@ -33,8 +34,7 @@ Image with_color(const Image& image, const torch::Tensor& color) {
 }
 
 torch::Tensor target_tensor(const Image& image) {
-  auto x = image_tensor(image);
-  return x.size(1) == 1 ? x.expand({1, 3, x.size(2), x.size(3)}).contiguous() : x;
+  return as_rgb(image_tensor(image)).contiguous();
 }
 
 const std::vector<std::string>& output_formats() {

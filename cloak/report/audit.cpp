@@ -9,6 +9,7 @@
 
 #include "cloak/engine/metrics.h"
 #include "cloak/engine/protect.h"
+#include "cloak/engine/vision.h"
 #include "cloak/io/image_io.h"
 #include "cloak/report/measure.h"
 #include "cloak/report/noise_floor.h"
@@ -18,10 +19,6 @@ namespace cloak {
 namespace F = torch::nn::functional;
 
 namespace {
-
-torch::Tensor rgb(const torch::Tensor& x) {
-  return x.size(1) == 1 ? x.expand({x.size(0), 3, x.size(2), x.size(3)}).contiguous() : x;
-}
 
 // At most `side` px a side (area averaging), for looking at rather than measuring.
 torch::Tensor downscaled(const torch::Tensor& x, int64_t side) {
@@ -45,17 +42,17 @@ constexpr int64_t kImpressTile = 256;
 }  // namespace
 
 torch::Tensor reconstruct(const Autoencoder& ae, const torch::Tensor& x) {
-  auto y = ae.decoder.net->forward(encode(ae.encoder, rgb(x))).clamp(0, 1);
+  auto y = ae.decoder.net->forward(encode(ae.encoder, x)).clamp(0, 1);
   return y.slice(2, 0, x.size(2)).slice(3, 0, x.size(3));
 }
 
 double reconstruction_inconsistency(const Autoencoder& ae, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  return (reconstruct(ae, x) - rgb(x)).pow(2).mean().item<double>();
+  return (reconstruct(ae, x) - as_rgb(x)).pow(2).mean().item<double>();
 }
 
 torch::Tensor impress_purify(const Autoencoder& ae, const torch::Tensor& x0, int steps) {
-  const auto target = rgb(x0).detach();
+  const auto target = as_rgb(x0).detach();
   auto out = target.clone();
   // Tile by tile: the gradient through the autoencoder keeps every activation, which a
   // multi-megapixel image would not fit in memory (a mimic can purify the same way).
@@ -218,7 +215,7 @@ namespace {
 // A PNG of at most 256 px a side as a data: URL.
 std::string thumbnail(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  auto t = downscaled(rgb(x), 256).clamp(0, 1).contiguous();
+  auto t = downscaled(as_rgb(x), 256).clamp(0, 1).contiguous();
   Image img;
   img.height = static_cast<int>(t.size(2));
   img.width = static_cast<int>(t.size(3));
