@@ -254,11 +254,12 @@ double colour_p99(const torch::Tensor& x, const torch::Tensor& changed) {
 // drawn from vector art), each protected at its own size with the defaults against one surrogate
 // and measured on the other (both directions). The native output's visibility (Butteraugli, and
 // the colour change by S-CIELAB) against a JPEG q90 of the picture, then for each size a trainer
-// or a site shrinks to (~1 MP, ~2 MP, 512 px on the long side) and at its own size, the shift left on the held-out surrogate after that resize and
-// JPEG q75: of the native output, of the shrunk copy protected directly (at that size, every sweep
-// native), and of a noise copy as visible as the native output (made at native size, shrunk the
-// same way). `factor` divides every side and the training scale's side (1: the sizes above), for
-// quick runs; `count` pictures of the three (0: all).
+// or a site shrinks to (~1 MP, ~2 MP, 512 px on the long side) and at its own size, the shift left
+// on the held-out surrogate after that resize and JPEG q75: of the native output, of the shrunk
+// copy protected directly (at that size, every sweep native), and of a noise copy as visible as the
+// native output (made at native size, shrunk the same way). `factor` divides every side and the
+// training scale's side (1: the sizes above), for quick runs; `count` pictures of the three (0:
+// all).
 void scale_table(double factor, std::size_t count) {
   auto enc = load({"taef2_encoder", "taesana_encoder"});
   const auto side = [&](double s) { return static_cast<int>(std::lround(s / factor / 8) * 8); };
