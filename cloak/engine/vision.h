@@ -1,5 +1,5 @@
-// What the models of vision (engine/butteraugli_model.h, engine/scielab.h) share, and the
-// engine's other readers of images use.
+// What the models of vision (engine/butteraugli_model.h, engine/scielab.h) share, and other
+// readers of images (the engine, the audit, the pipeline) use.
 #pragma once
 
 #include <torch/types.h>
