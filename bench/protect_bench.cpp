@@ -281,8 +281,7 @@ void scale_table(double factor, std::size_t count) {
   std::printf(
       "| picture (factor %.2f) | optimised on | native size: time (s), Butteraugli max / 3-norm, "
       "S-CIELAB p99 x JPEG q90 | shrunk to | shift left, JPEG q75, held out: native / directly / "
-      "noise | kept "
-      "(native / directly) | native / noise |\n|---|---|---|---|---|---|---|\n",
+      "noise | kept (native / directly) | native / noise |\n|---|---|---|---|---|---|---|\n",
       factor);
   for (const auto& [name, x] : pictures) {
     const int64_t H = x.size(2), W = x.size(3);
@@ -331,8 +330,7 @@ void scale_table(double factor, std::size_t count) {
                        f = left(opencv_resize_to(noise, h, w));
           std::printf(
               "| %s %s | %s | %.0f, %.2f / %.2f, %.2f | %ldx%ld | %.3f / %.3f / %.3f | %.2fx | "
-              "%.2fx "
-              "|\n",
+              "%.2fx |\n",
               name.c_str(), at.name, enc[a].spec->name.c_str(), took, v.max / jpeg.max,
               v.norm3 / jpeg.norm3, colour, static_cast<long>(w), static_cast<long>(h), n, d, f,
               n / d, n / f);
